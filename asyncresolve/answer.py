@@ -1,0 +1,146 @@
+"""``Answer``: the immutable result of one query, with a TTL that counts down."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .records import CNAMERecord, Record
+
+Clock = Callable[[], float]
+
+
+class Answer:
+    """The records of one (name, type) query.
+
+    ``records`` holds the records of the asked type; ``cname_chain`` the CNAME records
+    that led to them, so ``canonical_name`` is the owner of ``records``. ``ttl`` is the
+    remaining lifetime in seconds: it counts down while the answer sits in a cache, and
+    so do the ``ttl`` of the records that ``records`` returns.
+    """
+
+    __slots__ = (
+        "name", "rdtype", "source", "canonical_name", "cname_chain", "from_cache",
+        "_records", "_received_at", "_expires_at", "_clock",
+    )
+
+    name: str
+    rdtype: str
+    source: str
+    canonical_name: str
+    cname_chain: tuple[CNAMERecord, ...]
+    from_cache: bool
+
+    def __init__(
+        self,
+        name: str,
+        rdtype: str,
+        records: tuple[Record, ...] | list[Record],
+        source: str,
+        *,
+        cname_chain: tuple[CNAMERecord, ...] | list[CNAMERecord] = (),
+        canonical_name: str | None = None,
+        ttl: int | None = None,
+        clock: Clock = time.monotonic,
+        received_at: float | None = None,
+        from_cache: bool = False,
+    ) -> None:
+        records = tuple(records)
+        chain = tuple(cname_chain)
+        if not records:
+            raise ValueError("an Answer needs at least one record; use NoAnswer for NODATA")
+        if canonical_name is None:
+            canonical_name = chain[-1].target if chain else records[0].name
+        if ttl is None:
+            ttl = min(r.ttl for r in (*chain, *records))
+        now = clock() if received_at is None else received_at
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "rdtype", rdtype)
+        set_(self, "source", source)
+        set_(self, "canonical_name", canonical_name)
+        set_(self, "cname_chain", chain)
+        set_(self, "from_cache", from_cache)
+        set_(self, "_records", records)
+        set_(self, "_received_at", now)
+        set_(self, "_expires_at", now + max(0, ttl))
+        set_(self, "_clock", clock)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError("Answer is immutable")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError("Answer is immutable")
+
+    # -- time -------------------------------------------------------------------
+    @property
+    def ttl(self) -> int:
+        """Remaining seconds before this answer expires (0 once expired)."""
+        return max(0, math.ceil(self._expires_at - self._clock()))
+
+    @property
+    def age(self) -> float:
+        return max(0.0, self._clock() - self._received_at)
+
+    @property
+    def expires_at(self) -> float:
+        """Expiry time on the answer's clock (``time.monotonic`` unless one was injected)."""
+        return self._expires_at
+
+    @property
+    def original_ttl(self) -> int:
+        return round(self._expires_at - self._received_at)
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        age = int(self._clock() - self._received_at)
+        if age <= 0:
+            return self._records
+        cap = self.ttl
+        return tuple(r.with_ttl(max(0, min(r.ttl - age, cap))) for r in self._records)
+
+    # -- conveniences -----------------------------------------------------------
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses of A/AAAA records (empty for other types)."""
+        return [r.address for r in self._records if hasattr(r, "address")]  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def replace(self, **changes: Any) -> Answer:
+        """A copy with some fields changed (the cache uses it to re-time an answer)."""
+        fields: dict[str, Any] = {
+            "records": self._records,
+            "source": self.source,
+            "cname_chain": self.cname_chain,
+            "canonical_name": self.canonical_name,
+            "ttl": self.original_ttl,
+            "clock": self._clock,
+            "received_at": self._received_at,
+            "from_cache": self.from_cache,
+        }
+        fields.update(changes)
+        return Answer(self.name, self.rdtype, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.rdtype,
+            "ttl": self.ttl,
+            "source": self.source,
+            "from_cache": self.from_cache,
+            "canonical_name": self.canonical_name,
+            "cname_chain": [r.to_dict() for r in self.cname_chain],
+            "records": [r.to_dict() for r in self.records],
+        }
+
+    def __repr__(self) -> str:
+        data = ", ".join(r.text for r in self._records[:4])
+        more = ", ..." if len(self._records) > 4 else ""
+        return f"<Answer {self.name} {self.rdtype} [{data}{more}] ttl={self.ttl} source={self.source}>"

@@ -1,0 +1,59 @@
+"""The backend protocol: what a link of the chain must do.
+
+A backend says which record types it can answer (``supports``) and, for a query, either
+returns an ``Answer``, raises one of the ``ResolveError`` subclasses, or raises
+``NotMine`` to pass the query to the next backend without an opinion (a name absent
+from the hosts file, say). What the chain does with each error is the chain's
+``FallthroughPolicy``; backends only report what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..answer import Answer
+    from ..cache import TTLCache
+
+
+class NotMine(Exception):
+    """Raised by a backend that has nothing to say about a query: the chain asks the next one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One question to a backend. ``name`` is normalised (lower case, trailing dot)."""
+
+    name: str
+    rdtype: str
+    deadline: float  # on the event loop's clock (``loop.time()``)
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (may be negative)."""
+        return self.deadline - asyncio.get_running_loop().time()
+
+
+class Backend:
+    """Base class of every backend. Subclasses set ``name`` and implement ``resolve``."""
+
+    #: Short name shown in ``Answer.source`` and in statistics.
+    name: str = "backend"
+    #: Record types this backend can answer; ``None`` means every type.
+    supported_types: frozenset[str] | None = None
+
+    def supports(self, rdtype: str) -> bool:
+        return self.supported_types is None or rdtype in self.supported_types
+
+    def attach(self, cache: TTLCache | None) -> None:
+        """Called by the resolver with its shared cache (backends that keep state there use it)."""
+
+    async def resolve(self, query: Query) -> Answer:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release sockets, channels and threads."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,159 @@
+"""The chain of backends and its explicit fallthrough policy.
+
+For each query the chain walks the backends in order, skipping those that cannot answer
+the record type:
+
+* ``NotMine`` ("not mine": a name absent from the hosts file) always passes to the next.
+* An answer ends the walk.
+* ``NXDomain`` / ``NoAnswer`` are final by default: a DNS source said so.
+* ``ResolveTimeout``, ``ServFail`` and ``NetworkError`` fall back to the next capable
+  backend by default. Any unexpected exception from a backend is logged and treated
+  like a failure of that backend.
+* When no backend answered, the caller gets the most informative error seen
+  (negative > server failure > network error > timeout > no backend), with every
+  backend's error listed in its ``attempts`` attribute.
+
+The whole walk shares the query's deadline; a backend is cut off when it is reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._compat import timeout_at
+from .answer import Answer
+from .backends.base import Backend, NotMine, Query
+from .errors import (
+    NegativeAnswer,
+    NetworkError,
+    NoAnswer,
+    NoBackend,
+    NXDomain,
+    ResolveError,
+    ResolveTimeout,
+    ServFail,
+)
+from .stats import ResolverStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FallthroughPolicy:
+    """Which outcomes of a backend let the chain ask the next one."""
+
+    on_timeout: bool = True
+    on_servfail: bool = True
+    on_network_error: bool = True
+    on_nxdomain: bool = False
+    on_nodata: bool = False
+
+    def falls_through(self, error: ResolveError) -> bool:
+        if isinstance(error, NXDomain):
+            return self.on_nxdomain
+        if isinstance(error, NoAnswer):
+            return self.on_nodata
+        if isinstance(error, ResolveTimeout):
+            return self.on_timeout
+        if isinstance(error, ServFail):
+            return self.on_servfail
+        if isinstance(error, NetworkError):
+            return self.on_network_error
+        return False
+
+
+_RANK = ((NegativeAnswer, 5), (ServFail, 4), (NetworkError, 3), (ResolveTimeout, 2), (ResolveError, 1))
+
+
+def _rank(error: ResolveError) -> int:
+    for cls, rank in _RANK:
+        if isinstance(error, cls):
+            return rank
+    return 0
+
+
+class Chain:
+    def __init__(
+        self,
+        backends: Sequence[Backend],
+        policy: FallthroughPolicy | None = None,
+        stats: ResolverStats | None = None,
+    ) -> None:
+        self.backends = tuple(backends)
+        self.policy = policy or FallthroughPolicy()
+        self.stats = stats or ResolverStats()
+
+    def supports(self, rdtype: str) -> bool:
+        return any(b.supports(rdtype) for b in self.backends)
+
+    async def resolve(self, query: Query) -> Answer:
+        loop = asyncio.get_running_loop()
+        failures: list[tuple[str, ResolveError]] = []
+        for backend in self.backends:
+            if not backend.supports(query.rdtype):
+                continue
+            remaining = query.deadline - loop.time()
+            if remaining <= 0:
+                failures.append((backend.name, _timeout(query, backend.name)))
+                break
+            stats = self.stats.backend(backend.name)
+            started = time.perf_counter()
+            try:
+                async with timeout_at(query.deadline):
+                    answer = await backend.resolve(query)
+            except NotMine:
+                stats.passes += 1
+                continue
+            except ResolveError as error:
+                stats.record_latency(time.perf_counter() - started)
+                if error.source is None:
+                    error.source = backend.name
+                if isinstance(error, NegativeAnswer):
+                    stats.negatives += 1
+                else:
+                    stats.errors += 1
+                if not self.policy.falls_through(error):
+                    raise
+                failures.append((backend.name, error))
+            except (asyncio.TimeoutError, TimeoutError):
+                stats.errors += 1
+                stats.record_latency(time.perf_counter() - started)
+                error = _timeout(query, backend.name)
+                if not self.policy.on_timeout:
+                    raise error from None
+                failures.append((backend.name, error))
+            except OSError as exc:
+                stats.errors += 1
+                error = NetworkError(str(exc), name=query.name, rdtype=query.rdtype, source=backend.name)
+                if not self.policy.on_network_error:
+                    raise error from exc
+                failures.append((backend.name, error))
+            except Exception as exc:  # a backend bug must not take the caller down
+                stats.errors += 1
+                log.exception("backend %s failed on %s %s", backend.name, query.name, query.rdtype)
+                failures.append((backend.name, ResolveError(
+                    f"backend {backend.name} failed: {exc!r}", name=query.name, rdtype=query.rdtype,
+                    source=backend.name,
+                )))
+            else:
+                stats.answers += 1
+                stats.record_latency(time.perf_counter() - started)
+                return answer
+        raise self._most_informative(query, failures)
+
+    @staticmethod
+    def _most_informative(query: Query, failures: list[tuple[str, ResolveError]]) -> ResolveError:
+        if not failures:
+            error: ResolveError = NoBackend(name=query.name, rdtype=query.rdtype)
+        else:
+            error = max((e for _, e in failures), key=_rank)
+        error.attempts = failures  # type: ignore[attr-defined]
+        return error
+
+
+def _timeout(query: Query, source: str) -> ResolveTimeout:
+    return ResolveTimeout(name=query.name, rdtype=query.rdtype, source=source)

@@ -1,0 +1,268 @@
+"""Immutable record types: every record has ``name``, ``ttl``, ``rdtype`` and ``text``.
+
+``text`` is the presentation form of the record data, as dig prints it. Typed fields
+exist where they are natural (``ARecord.address``, ``MXRecord.exchange``...); any other
+type is a ``GenericRecord`` that keeps the presentation text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import dns.rdata
+import dns.rdatatype
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    name: str
+    ttl: int
+    rdtype: ClassVar[str] = ""
+
+    @property
+    def text(self) -> str:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def with_ttl(self, ttl: int) -> Record:
+        return dataclasses.replace(self, ttl=ttl)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v for v in value]
+            elif isinstance(value, bytes):
+                data[key] = value.decode("utf-8", "backslashreplace")
+        data["type"] = self.rdtype
+        data["text"] = self.text
+        return data
+
+    def __str__(self) -> str:
+        return f"{self.name}\t{self.ttl}\tIN\t{self.rdtype}\t{self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class ARecord(Record):
+    address: str
+    rdtype: ClassVar[str] = "A"
+
+    @property
+    def text(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True, slots=True)
+class AAAARecord(Record):
+    address: str
+    rdtype: ClassVar[str] = "AAAA"
+
+    @property
+    def text(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True, slots=True)
+class CNAMERecord(Record):
+    target: str
+    rdtype: ClassVar[str] = "CNAME"
+
+    @property
+    def text(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True, slots=True)
+class DNAMERecord(Record):
+    target: str
+    rdtype: ClassVar[str] = "DNAME"
+
+    @property
+    def text(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True, slots=True)
+class NSRecord(Record):
+    target: str
+    rdtype: ClassVar[str] = "NS"
+
+    @property
+    def text(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True, slots=True)
+class PTRRecord(Record):
+    target: str
+    rdtype: ClassVar[str] = "PTR"
+
+    @property
+    def text(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True, slots=True)
+class MXRecord(Record):
+    preference: int
+    exchange: str
+    rdtype: ClassVar[str] = "MX"
+
+    @property
+    def text(self) -> str:
+        return f"{self.preference} {self.exchange}"
+
+
+@dataclass(frozen=True, slots=True)
+class SRVRecord(Record):
+    priority: int
+    weight: int
+    port: int
+    target: str
+    rdtype: ClassVar[str] = "SRV"
+
+    @property
+    def text(self) -> str:
+        return f"{self.priority} {self.weight} {self.port} {self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class TXTRecord(Record):
+    strings: tuple[bytes, ...]
+    rdtype: ClassVar[str] = "TXT"
+
+    @property
+    def value(self) -> bytes:
+        """The character-strings joined, as SPF and DKIM readers want them."""
+        return b"".join(self.strings)
+
+    @property
+    def text(self) -> str:
+        return " ".join(quote_character_string(s) for s in self.strings)
+
+
+@dataclass(frozen=True, slots=True)
+class SOARecord(Record):
+    mname: str
+    rname: str
+    serial: int
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int
+    rdtype: ClassVar[str] = "SOA"
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.mname} {self.rname} {self.serial} {self.refresh} {self.retry} "
+            f"{self.expire} {self.minimum}"
+        )
+
+    @property
+    def negative_ttl(self) -> int:
+        """RFC 2308 §5: the lesser of the SOA's own TTL and its MINIMUM field."""
+        return min(self.ttl, self.minimum)
+
+
+@dataclass(frozen=True, slots=True)
+class CAARecord(Record):
+    flags: int
+    tag: str
+    value: bytes
+    rdtype: ClassVar[str] = "CAA"
+
+    @property
+    def text(self) -> str:
+        return f"{self.flags} {self.tag} {quote_character_string(self.value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NAPTRRecord(Record):
+    order: int
+    preference: int
+    flags: bytes
+    service: bytes
+    regexp: bytes
+    replacement: str
+    rdtype: ClassVar[str] = "NAPTR"
+
+    @property
+    def text(self) -> str:
+        strings = " ".join(quote_character_string(s) for s in (self.flags, self.service, self.regexp))
+        return f"{self.order} {self.preference} {strings} {self.replacement}"
+
+
+@dataclass(frozen=True, slots=True)
+class GenericRecord(Record):
+    """Any other type: the type name and the presentation text of its data."""
+
+    type_name: str
+    data: str
+
+    @property
+    def rdtype(self) -> str:  # type: ignore[override]
+        return self.type_name
+
+    @property
+    def text(self) -> str:
+        return self.data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ttl": self.ttl, "type": self.type_name, "text": self.data}
+
+
+def quote_character_string(value: bytes) -> str:
+    """RFC 1035 §5.1 quoting: printable ASCII as is, '"' and '\\' escaped, the rest as \\DDD."""
+    out = ['"']
+    for byte in value:
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03d}")
+    out.append('"')
+    return "".join(out)
+
+
+def from_rdata(owner: str, ttl: int, rdata: dns.rdata.Rdata) -> Record:
+    """Convert one dnspython rdata into our record type (owner already normalised)."""
+    rdtype = rdata.rdtype
+    T = dns.rdatatype
+    if rdtype == T.A:
+        return ARecord(owner, ttl, rdata.address)  # type: ignore[attr-defined]
+    if rdtype == T.AAAA:
+        return AAAARecord(owner, ttl, rdata.address)  # type: ignore[attr-defined]
+    if rdtype in (T.CNAME, T.NS, T.PTR, T.DNAME):
+        target = _name_text(rdata.target)  # type: ignore[attr-defined]
+        cls = {T.CNAME: CNAMERecord, T.NS: NSRecord, T.PTR: PTRRecord, T.DNAME: DNAMERecord}[rdtype]
+        return cls(owner, ttl, target)
+    if rdtype == T.MX:
+        return MXRecord(owner, ttl, rdata.preference, _name_text(rdata.exchange))  # type: ignore[attr-defined]
+    if rdtype == T.SRV:
+        r: Any = rdata
+        return SRVRecord(owner, ttl, r.priority, r.weight, r.port, _name_text(r.target))
+    if rdtype == T.TXT:
+        return TXTRecord(owner, ttl, tuple(rdata.strings))  # type: ignore[attr-defined]
+    if rdtype == T.SOA:
+        r = rdata
+        return SOARecord(
+            owner, ttl, _name_text(r.mname), _name_text(r.rname),
+            r.serial, r.refresh, r.retry, r.expire, r.minimum,
+        )
+    if rdtype == T.CAA:
+        r = rdata
+        return CAARecord(owner, ttl, r.flags, r.tag.decode("ascii", "replace"), r.value)
+    if rdtype == T.NAPTR:
+        r = rdata
+        return NAPTRRecord(
+            owner, ttl, r.order, r.preference, r.flags, r.service, r.regexp, _name_text(r.replacement)
+        )
+    return GenericRecord(owner, ttl, T.to_text(rdtype), rdata.to_text())
+
+
+def _name_text(name: Any) -> str:
+    text = name.to_text().lower()
+    return text if text.endswith(".") else text + "."

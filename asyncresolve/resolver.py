@@ -1,0 +1,222 @@
+"""The ``Resolver`` facade: cache → coalescer → chain of backends."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from .answer import Answer
+from .backends.base import Backend, Query
+from .cache import CacheKey, Negative, TTLCache
+from .chain import Chain, FallthroughPolicy
+from .coalesce import Coalescer
+from .errors import (
+    InvalidName,
+    InvalidQuery,
+    NegativeAnswer,
+    NoAnswer,
+    NXDomain,
+    ResolveError,
+    ResolverClosed,
+    ResolveTimeout,
+)
+from .getaddrinfo import build_addrinfo, gaierror_for
+from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype
+from .stats import ResolverStats
+
+_DEFAULT = object()
+
+
+class Resolver:
+    """An asyncio DNS resolver: ``await resolver.resolve("example.com", "MX")``.
+
+    :param backends: the chain, in order; default ``default_backends()`` (hosts file, the
+        OS's ``getaddrinfo``, and c-ares for the types the OS cannot answer).
+    :param cache: a ``TTLCache`` shared by the resolver and its backends; ``None`` for
+        no cache at all. Default: ``TTLCache()``.
+    :param timeout: default overall deadline of one ``resolve`` in seconds.
+    :param fallthrough: which backend outcomes pass the query to the next backend.
+    """
+
+    def __init__(
+        self,
+        backends: Sequence[Backend] | None = None,
+        *,
+        cache: TTLCache | None | Any = _DEFAULT,
+        timeout: float = 5.0,
+        fallthrough: FallthroughPolicy | None = None,
+    ) -> None:
+        if not timeout > 0:
+            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
+        if backends is None:
+            from .backends import default_backends
+
+            backends = default_backends()
+        if not backends:
+            raise ValueError("a resolver needs at least one backend")
+        self.cache: TTLCache | None = TTLCache() if cache is _DEFAULT else cache
+        self.timeout = timeout
+        self.stats = ResolverStats()
+        self.chain = Chain(backends, fallthrough, self.stats)
+        for backend in self.chain.backends:
+            backend.attach(self.cache)
+        self._coalescer = Coalescer(self.stats)
+        self._refreshes: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        return self.chain.backends
+
+    # -- lookups ------------------------------------------------------------------
+    async def resolve(self, name: str, rdtype: str | int = "A", timeout: float | None = None) -> Answer:
+        """Resolve one (name, type); returns an ``Answer`` or raises a ``ResolveError``.
+
+        ``timeout`` overrides the resolver's deadline for this call.
+        """
+        try:
+            key = (_name_memo[name], _type_memo[rdtype], "IN")
+        except (KeyError, TypeError):
+            key = (normalize_name(name), normalize_rdtype(rdtype), "IN")
+        stats = self.stats
+        stats.queries += 1
+        cache = self.cache
+        if cache is not None:
+            value = cache.lookup(key, self._schedule_refresh)
+            if value is not None:
+                stats.cache_hits += 1
+                if value.__class__ is Negative:
+                    raise value.error()
+                return value  # type: ignore[no-any-return]
+            stats.cache_misses += 1
+        if self._closed:
+            raise ResolverClosed("resolver is closed", name=key[0], rdtype=key[1])
+        if timeout is None:
+            timeout = self.timeout
+        elif not timeout > 0:
+            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
+        try:
+            return await self._coalescer.run(key, self._fetch, timeout)  # type: ignore[no-any-return]
+        except ResolveError as error:
+            stats.count_error(error)
+            raise
+
+    async def _fetch(self, key: CacheKey, deadline: float) -> Answer:
+        """One upstream lookup through the chain, whose result goes to the cache."""
+        name, rdtype, _ = key  # type: ignore[misc]
+        self.stats.upstream_lookups += 1
+        if not self.chain.supports(rdtype):
+            from .errors import NoBackend
+
+            raise NoBackend(name=name, rdtype=rdtype)
+        try:
+            answer = await self.chain.resolve(Query(name, rdtype, deadline))
+        except NegativeAnswer as error:
+            if self.cache is not None:
+                self.cache.store_negative(key, error)
+            raise
+        if self.cache is not None:
+            answer = self.cache.store_answer(key, answer)
+        return answer
+
+    def _schedule_refresh(self, key: CacheKey) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(key))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(self, key: CacheKey) -> None:
+        try:
+            await self._coalescer.run(key, self._fetch, self.timeout)
+        except NegativeAnswer:
+            pass  # cached as negative by _fetch: the name is gone now
+        except (ResolveError, asyncio.CancelledError):
+            if self.cache is not None:
+                self.cache.refresh_failed(key)
+
+    async def resolve_addresses(
+        self, name: str, family: int = socket.AF_UNSPEC, timeout: float | None = None
+    ) -> list[str]:
+        """IPv6 and IPv4 addresses of ``name`` (AAAA and A looked up together), as strings.
+
+        Raises ``NXDomain`` if the name does not exist, ``NoAnswer`` if it has neither type.
+        """
+        answers = await self._address_answers(name, family, timeout)
+        return [address for answer in answers for address in answer.addresses]
+
+    async def _address_answers(self, name: str, family: int, timeout: float | None) -> list[Answer]:
+        types = {socket.AF_INET: ("A",), socket.AF_INET6: ("AAAA",)}.get(family, ("AAAA", "A"))
+        if len(types) == 1:
+            return [await self.resolve(name, types[0], timeout)]
+        results = await asyncio.gather(*(self.resolve(name, t, timeout) for t in types), return_exceptions=True)
+        answers = [r for r in results if isinstance(r, Answer)]
+        if answers:
+            return answers
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for cls in (NXDomain, NoAnswer):  # the most telling error first
+            for error in errors:
+                if isinstance(error, cls):
+                    raise error
+        for error in errors:
+            if isinstance(error, ResolveError) and not isinstance(error, ResolveTimeout):
+                raise error
+        raise errors[0]
+
+    async def getaddrinfo(
+        self,
+        host: str | bytes | None,
+        port: str | int | None = None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        """Same arguments and result as ``loop.getaddrinfo``; raises ``socket.gaierror``."""
+        if host is None:
+            return await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=type,
+                                                                proto=proto, flags=flags)
+        if isinstance(host, bytes):
+            host = host.decode("idna")
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            address = None
+        if address is not None or flags & socket.AI_NUMERICHOST:
+            # Literals need no lookup; the OS formats them (scope ids and all) without I/O.
+            return await asyncio.get_running_loop().getaddrinfo(
+                host, port, family=family, type=type, proto=proto, flags=flags | socket.AI_NUMERICHOST
+            )
+        try:
+            answers = await self._address_answers(host, family, None)
+        except (ResolveError, ValueError) as error:
+            raise gaierror_for(error) from error
+        return build_addrinfo(answers, port, family, type, proto, flags)
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._refreshes):
+            task.cancel()
+        await self._coalescer.aclose()
+        for backend in self.chain.backends:
+            await backend.aclose()
+
+    async def __aenter__(self) -> Resolver:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        names = ",".join(b.name for b in self.chain.backends)
+        return f"<Resolver backends={names} timeout={self.timeout}>"
+
+
+__all__ = ["Resolver", "InvalidName"]

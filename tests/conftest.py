@@ -1,0 +1,97 @@
+"""Shared fixtures: an injectable clock and a scripted backend that counts its calls."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from asyncresolve import Answer, ARecord
+from asyncresolve.backends.base import Backend, NotMine, Query
+
+
+def _resolv_conf_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
+    try:
+        with open(path) as handle:
+            return [line.split()[1] for line in handle if line.startswith("nameserver") and len(line.split()) > 1]
+    except OSError:
+        return []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to run where a stray getaddrinfo could reach a nameserver off this machine."""
+    outside = [ns for ns in _resolv_conf_nameservers()
+               if not ipaddress.ip_address(ns.split("%")[0]).is_loopback]
+    if outside and not os.environ.get("ASYNCRESOLVE_ALLOW_REAL_RESOLV_CONF"):
+        raise pytest.UsageError(
+            f"/etc/resolv.conf points at {outside}: run the tests with "
+            f"`PYTHON={sys.executable} bash tests/run.sh [pytest args]`, which gives them a private "
+            "resolv.conf on loopback (a mount namespace), so no query can leave the machine"
+        )
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+Reply = Callable[[Query], Any]
+
+
+@dataclass
+class ScriptedBackend(Backend):
+    """Answers from a table ``{(name, rdtype): reply}``; a reply is an address, an exception
+    (raised), ``NotMine``, or a callable of the query. Counts calls; can be slowed down."""
+
+    name: str = "scripted"
+    table: dict[tuple[str, str], Any] = field(default_factory=dict)
+    delay: float = 0.0
+    ttl: int = 300
+    types: frozenset[str] | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        self.supported_types = self.types
+
+    async def resolve(self, query: Query) -> Answer:
+        self.calls.append((query.name, query.rdtype))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        reply = self.table.get((query.name, query.rdtype), NotMine)
+        if callable(reply) and not isinstance(reply, type):
+            reply = reply(query)
+        if isinstance(reply, type) and issubclass(reply, BaseException):
+            raise reply()
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, Answer):
+            return reply
+        return Answer(query.name, query.rdtype, [ARecord(query.name, self.ttl, reply)], self.name)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def scripted() -> type[ScriptedBackend]:
+    return ScriptedBackend
