@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .records import CNAMERecord, Record
@@ -22,8 +22,16 @@ class Answer:
     """
 
     __slots__ = (
-        "name", "rdtype", "source", "canonical_name", "cname_chain", "from_cache",
-        "_records", "_received_at", "_expires_at", "_clock",
+        "_clock",
+        "_expires_at",
+        "_received_at",
+        "_records",
+        "canonical_name",
+        "cname_chain",
+        "from_cache",
+        "name",
+        "rdtype",
+        "source",
     )
 
     name: str
@@ -32,15 +40,19 @@ class Answer:
     canonical_name: str
     cname_chain: tuple[CNAMERecord, ...]
     from_cache: bool
+    _records: tuple[Record, ...]
+    _received_at: float
+    _expires_at: float
+    _clock: Clock
 
     def __init__(
         self,
         name: str,
         rdtype: str,
-        records: tuple[Record, ...] | list[Record],
+        records: Sequence[Record],
         source: str,
         *,
-        cname_chain: tuple[CNAMERecord, ...] | list[CNAMERecord] = (),
+        cname_chain: Sequence[CNAMERecord] = (),
         canonical_name: str | None = None,
         ttl: int | None = None,
         clock: Clock = time.monotonic,

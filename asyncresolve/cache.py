@@ -27,7 +27,7 @@ CacheKey = Hashable
 class Negative:
     """A cached NXDOMAIN or NODATA: rebuilt into a fresh exception on every hit."""
 
-    __slots__ = ("error_type", "name", "rdtype", "source", "soa", "expires_at", "_clock")
+    __slots__ = ("_clock", "error_type", "expires_at", "name", "rdtype", "soa", "source")
 
     def __init__(self, error: NegativeAnswer, expires_at: float, clock: Clock) -> None:
         self.error_type = type(error)
@@ -46,7 +46,7 @@ class Negative:
 
 
 class _Entry:
-    __slots__ = ("value", "expires_at", "refresh_at", "stale_until", "refreshing")
+    __slots__ = ("expires_at", "refresh_at", "refreshing", "stale_until", "value")
 
     def __init__(self, value: Any, expires_at: float, refresh_at: float, stale_until: float) -> None:
         self.value = value

@@ -122,16 +122,16 @@ class Chain:
             except (asyncio.TimeoutError, TimeoutError):
                 stats.errors += 1
                 stats.record_latency(time.perf_counter() - started)
-                error = _timeout(query, backend.name)
+                timeout = _timeout(query, backend.name)
                 if not self.policy.on_timeout:
-                    raise error from None
-                failures.append((backend.name, error))
+                    raise timeout from None
+                failures.append((backend.name, timeout))
             except OSError as exc:
                 stats.errors += 1
-                error = NetworkError(str(exc), name=query.name, rdtype=query.rdtype, source=backend.name)
+                network = NetworkError(str(exc), name=query.name, rdtype=query.rdtype, source=backend.name)
                 if not self.policy.on_network_error:
-                    raise error from exc
-                failures.append((backend.name, error))
+                    raise network from exc
+                failures.append((backend.name, network))
             except Exception as exc:  # a backend bug must not take the caller down
                 stats.errors += 1
                 log.exception("backend %s failed on %s %s", backend.name, query.name, query.rdtype)

@@ -10,14 +10,14 @@ removed by the task's own done-callback, so it cannot leak, whatever the outcome
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from .errors import ResolveTimeout
 from .stats import ResolverStats
 
 _GRACE = 0.01
-Fetch = Callable[[Any, float], Awaitable[Any]]
+Fetch = Callable[[Any, float], Coroutine[Any, Any, Any]]
 
 
 class Coalescer:

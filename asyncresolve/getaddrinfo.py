@@ -8,7 +8,7 @@ from typing import Any
 from .answer import Answer
 from .errors import InvalidName, NoAnswer, NXDomain, ResolveError, ResolveTimeout, ServFail
 
-_PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+_PROTOCOLS: dict[int, int] = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
 
 
 def resolve_port(port: str | int | bytes | None, socktype: int) -> int:
@@ -46,6 +46,7 @@ def build_addrinfo(
     result: list[tuple[Any, ...]] = []
     for answer in answers:
         for address in answer.addresses:
+            sockaddr: tuple[Any, ...]
             if ":" in address:
                 fam, sockaddr = socket.AF_INET6, (address, number, 0, 0)
             else:

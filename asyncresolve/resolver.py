@@ -45,7 +45,7 @@ class Resolver:
         self,
         backends: Sequence[Backend] | None = None,
         *,
-        cache: TTLCache | None | Any = _DEFAULT,
+        cache: TTLCache | Any | None = _DEFAULT,
         timeout: float = 5.0,
         fallthrough: FallthroughPolicy | None = None,
     ) -> None:
@@ -106,7 +106,8 @@ class Resolver:
 
     async def _fetch(self, key: CacheKey, deadline: float) -> Answer:
         """One upstream lookup through the chain, whose result goes to the cache."""
-        name, rdtype, _ = key  # type: ignore[misc]
+        name: str = key[0]  # type: ignore[index]
+        rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1
         if not self.chain.supports(rdtype):
             from .errors import NoBackend
@@ -149,7 +150,8 @@ class Resolver:
         return [address for answer in answers for address in answer.addresses]
 
     async def _address_answers(self, name: str, family: int, timeout: float | None) -> list[Answer]:
-        types = {socket.AF_INET: ("A",), socket.AF_INET6: ("AAAA",)}.get(family, ("AAAA", "A"))
+        types: tuple[str, ...] = {int(socket.AF_INET): ("A",), int(socket.AF_INET6): ("AAAA",)}.get(
+            int(family), ("AAAA", "A"))
         if len(types) == 1:
             return [await self.resolve(name, types[0], timeout)]
         results = await asyncio.gather(*(self.resolve(name, t, timeout) for t in types), return_exceptions=True)
@@ -219,4 +221,4 @@ class Resolver:
         return f"<Resolver backends={names} timeout={self.timeout}>"
 
 
-__all__ = ["Resolver", "InvalidName"]
+__all__ = ["InvalidName", "Resolver"]

@@ -150,5 +150,5 @@ class HostsBackend(Backend):
         names = self.table.addresses.get(address) if address else None
         if not names:
             raise NotMine
-        records = [PTRRecord(query.name, self.ttl, n) for n in names]
+        records: list[Record] = [PTRRecord(query.name, self.ttl, n) for n in names]
         return Answer(query.name, "PTR", records, self.name)

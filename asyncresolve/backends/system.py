@@ -11,6 +11,7 @@ thousands of names never means thousands of threads.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import anyio
 
@@ -79,7 +80,7 @@ def _getaddrinfo(host: str, family: int) -> list[tuple]:  # type: ignore[type-ar
 
 def _error_for(exc: socket.gaierror, query: Query, source: str, ttl: int) -> ResolveError:
     code = exc.errno
-    kwargs = {"name": query.name, "rdtype": query.rdtype, "source": source}
+    kwargs: dict[str, Any] = {"name": query.name, "rdtype": query.rdtype, "source": source}
     if code == socket.EAI_NONAME:
         return NXDomain(str(exc), **kwargs)
     if code in _NODATA_CODES:

@@ -1,0 +1,94 @@
+"""The command line through its installed entry point, as a user runs it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def entry_point() -> list[str]:
+    script = Path(sys.executable).with_name("asyncresolve")
+    found = str(script) if script.exists() else shutil.which("asyncresolve")
+    if found is None:
+        pytest.fail("the asyncresolve console script is not installed (pip install -e .)")
+    return [found]
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*entry_point(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_text("192.0.2.10 web.example.test\n2001:db8::10 web.example.test\n")
+    return str(path)
+
+
+def test_lookup_localhost_prints_record_ttl_and_source():
+    result = run("lookup", "localhost")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "source hosts" in lines[0]
+    assert lines[1].split() == ["localhost.", "5", "IN", "A", "127.0.0.1"]
+
+
+def test_lookup_several_types_json(hosts):
+    result = run("lookup", "web.example.test", "-t", "A", "-t", "aaaa", "--json",
+                 "--backends", "hosts", "--hosts-file", hosts)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [d["type"] for d in data] == ["A", "AAAA"]
+    assert data[0]["records"][0] == {"name": "web.example.test.", "ttl": 5, "address": "192.0.2.10",
+                                     "type": "A", "text": "192.0.2.10"}
+    assert data[1]["records"][0]["address"] == "2001:db8::10"
+    assert data[0]["source"] == "hosts"
+
+
+def test_negative_answers_exit_nonzero_with_one_line(hosts):
+    result = run("lookup", "web.example.test", "-t", "PTR", "--backends", "hosts", "--hosts-file", hosts)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "no backend" in result.stderr
+    result = run("lookup", "localhost", "-t", "AAAA", "--backends", "hosts", "--hosts-file", hosts)
+    assert result.returncode == 1  # localhost is not in this file: every backend passed
+
+
+def test_nodata_exit_status(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_text("192.0.2.10 v4only.test\n")
+    result = run("lookup", "v4only.test", "-t", "AAAA", "--backends", "hosts", "--hosts-file", str(path))
+    assert result.returncode == 4
+    assert result.stderr.startswith("asyncresolve: NODATA: v4only.test. has no AAAA record")
+
+
+def test_nxdomain_through_system_backend_stays_on_loopback():
+    result = run("lookup", "no-such-name.invalid", "--backends", "system", "--timeout", "5")
+    assert result.returncode in (3, 6), result  # NXDOMAIN, or a failure of the loopback server
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lookup", "bad..name"], "empty label"),
+        (["lookup", "x.test", "-t", "BOGUS"], "unknown record type"),
+        (["lookup", "x.test", "--backends", "hosts,nope"], "unknown backend"),
+        (["lookup", "x.test", "--timeout", "0"], "--timeout must be positive"),
+        (["lookup", "x.test", "--backends", "cares", "--nameserver", "127.0.0.1:notaport"], "bad port"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line_and_status_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_from_argparse():
+    result = run("lookup")
+    assert result.returncode == 2 and "usage:" in result.stderr
+    result = run("frobnicate")
+    assert result.returncode == 2
