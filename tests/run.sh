@@ -4,7 +4,10 @@
 # nameserver. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=${PYTHON:-python}
+if [ -n "${PYTHON:-}" ]; then python=$PYTHON
+elif [ -x .venv/bin/python ]; then python=$PWD/.venv/bin/python
+else python=python3
+fi
 if [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" = 1 ]; then
     exec "$python" -m pytest "$@"
 fi
