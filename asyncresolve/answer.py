@@ -140,6 +140,14 @@ class Answer:
         fields.update(changes)
         return Answer(self.name, self.rdtype, **fields)
 
+    def cached_copy(self) -> Answer:
+        """The same answer marked ``from_cache`` (what the cache hands out on hits)."""
+        twin = object.__new__(Answer)
+        for slot in Answer.__slots__:
+            object.__setattr__(twin, slot, object.__getattribute__(self, slot))
+        object.__setattr__(twin, "from_cache", True)
+        return twin
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -159,7 +159,7 @@ class TTLCache:
         if self.prefetch and ttl >= self.prefetch_min_ttl:
             refresh_at = expires_at - ttl * self.prefetch_fraction
         stale_until = expires_at + self.serve_stale
-        self._set(key, _Entry(answer.replace(from_cache=True), expires_at, refresh_at, stale_until))
+        self._set(key, _Entry(answer.cached_copy(), expires_at, refresh_at, stale_until))
         return answer
 
     def store_negative(self, key: CacheKey, error: NegativeAnswer) -> None:

@@ -103,8 +103,11 @@ class Chain:
             stats = self.stats.backend(backend.name)
             started = time.perf_counter()
             try:
-                async with timeout_at(query.deadline):
+                if backend.honours_deadline:
                     answer = await backend.resolve(query)
+                else:
+                    async with timeout_at(query.deadline):
+                        answer = await backend.resolve(query)
             except NotMine:
                 stats.passes += 1
                 continue

@@ -109,10 +109,6 @@ class Resolver:
         name: str = key[0]  # type: ignore[index]
         rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1
-        if not self.chain.supports(rdtype):
-            from .errors import NoBackend
-
-            raise NoBackend(name=name, rdtype=rdtype)
         try:
             answer = await self.chain.resolve(Query(name, rdtype, deadline))
         except NegativeAnswer as error:

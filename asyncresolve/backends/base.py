@@ -42,6 +42,9 @@ class Backend:
     name: str = "backend"
     #: Record types this backend can answer; ``None`` means every type.
     supported_types: frozenset[str] | None = None
+    #: True if ``resolve`` itself ends by ``query.deadline`` (raising ``ResolveTimeout``):
+    #: the chain then spares it a timer of its own.
+    honours_deadline: bool = False
 
     def supports(self, rdtype: str) -> bool:
         return self.supported_types is None or rdtype in self.supported_types
