@@ -9,10 +9,12 @@ from asyncresolve import (
     ARecord,
     InvalidName,
     InvalidQuery,
+    NetworkError,
     NoAnswer,
     NXDomain,
     Resolver,
     ResolverClosed,
+    ResolveTimeout,
     ServFail,
     TTLCache,
 )
@@ -185,3 +187,17 @@ async def test_close_closes_backends_and_refuses_new_lookups(scripted):
     assert backend.closed
     with pytest.raises(ResolverClosed):
         await r.resolve("b.test")
+
+
+async def test_default_chain_is_hosts_system_cares():
+    from asyncresolve.backends import CaresBackend, HostsBackend, SystemBackend
+
+    async with Resolver() as r:
+        assert [type(b) for b in r.backends] == [HostsBackend, SystemBackend, CaresBackend]
+        answer = await r.resolve("localhost", "A")
+        assert answer.source == "hosts"
+        # MX is not the OS's: the chain hands it to c-ares (resolv.conf here is the test
+        # namespace's loopback one, where nothing listens: a failure, never a packet off-box)
+        with pytest.raises((ServFail, NetworkError, ResolveTimeout)) as info:
+            await r.resolve("localhost", "MX", timeout=3)
+        assert info.value.source == "cares"

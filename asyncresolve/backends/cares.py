@@ -1,0 +1,536 @@
+"""The c-ares backend: every common record type with its own TTL, at close to raw c-ares speed.
+
+``CaresBackend`` sends queries with c-ares (the library under pycares and aiodns) to the
+configured nameservers and turns the replies into the same immutable ``Answer`` and record
+types as every other backend.
+
+How it drives c-ares, and why:
+
+* One c-ares channel per backend, shared by every query, created at first use in a worker
+  thread (``ares_init_options`` reads ``/etc/resolv.conf``, and so do we when no nameservers
+  are given: neither blocks the event loop). The backend belongs to the loop it first ran on.
+* Queries go through pycares's cffi layer (``pycares._cares``: ``ares_query_dnsrec`` with a
+  callback of our own) rather than ``pycares.Channel.query``: the public call throws away the
+  message of NXDOMAIN/NODATA replies (we need its SOA for the negative TTL), joins TXT
+  character-strings and cuts CAA values at NUL bytes. The dependency set is unchanged
+  (pycares, which aiodns pins); the private surface used is checked at import time.
+* c-ares's own query cache (on by default in c-ares >= 1.23, answers kept up to an hour and
+  not switchable from ``pycares.Channel``) is turned off (``ARES_OPT_QUERY_CACHE`` with
+  ``qcache_max_ttl=0``): the resolver's shared ``TTLCache`` is the only cache users configure
+  and see. Pass ``qcache_max_ttl`` > 0 to turn it back on.
+* The loop integration defaults to ``sock_state_cb``: c-ares tells us its sockets, the
+  asyncio loop watches them and we call ``ares_process_fd`` on the loop thread, so the
+  callback sets the future directly. The alternative, c-ares's own event thread
+  (``loop_mode="thread"``), makes every result cross threads: the callback runs on the
+  c-ares thread, contends for the GIL with the loop and needs a wake-up of the loop (we batch
+  them). Measured in ``benchmarks/bench_cares.py`` the socket-callback mode is the faster
+  under load (numbers in the module docstring there).
+* Every query keeps its own deadline: a ``loop.call_at(query.deadline)`` fails the future
+  with ``ResolveTimeout`` however long c-ares's ``timeout`` x ``tries`` would still wait.
+  c-ares has no way to cancel one query (``ares_cancel`` cancels all), so an expired or
+  cancelled query is detached: its entry is removed at once, and when c-ares finishes it (an
+  answer or its own timeout) the callback finds nothing and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ipaddress
+import itertools
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import pycares
+
+from ..errors import (
+    InvalidName,
+    NetworkError,
+    NoAnswer,
+    NXDomain,
+    ResolveError,
+    ResolverClosed,
+    ResolveTimeout,
+    ServFail,
+)
+from .base import Backend, NotMine, Query
+
+try:
+    from pycares import _ffi as ffi  # type: ignore[attr-defined]
+    from pycares import _lib as lib  # type: ignore[attr-defined]
+
+    from . import _cares_records as _conv
+
+    _MISSING = [
+        n for n in (
+            "ares_query_dnsrec", "ares_init_options", "ares_set_servers_csv", "ares_process_fd",
+            "ares_timeout", "ares_cancel", "ares_destroy", "ares_queue_wait_empty",
+            "ares_dns_record_rr_cnt", "_sock_state_cb",
+        ) if not hasattr(lib, n)
+    ]
+    if _MISSING or "qcache_max_ttl" not in dict(ffi.typeof("struct ares_options").fields):
+        raise ImportError(f"pycares {pycares.__version__} lacks {_MISSING or 'qcache_max_ttl'}")
+except ImportError as exc:  # pragma: no cover - only with an incompatible pycares
+    raise ImportError(
+        f"asyncresolve's c-ares backend needs pycares 5.x (with c-ares >= 1.34): {exc}"
+    ) from exc
+
+if TYPE_CHECKING:
+    from ..answer import Answer
+
+__all__ = ["CaresBackend", "read_resolv_conf"]
+
+SOURCE = "cares"
+
+# Not exported by pycares's cffi module; values from c-ares's ares.h (stable ABI since 1.23).
+_ARES_OPT_QUERY_CACHE = 1 << 21
+_ARES_OPT_MAXTIMEOUTMS = 1 << 20
+
+_SUCCESS = lib.ARES_SUCCESS
+_SOCKET_BAD = lib.ARES_SOCKET_BAD
+_CLASS_IN = lib.ARES_CLASS_IN
+_NULL = ffi.NULL
+_ENOTFOUND = lib.ARES_ENOTFOUND
+_ENODATA = lib.ARES_ENODATA
+_CALLBACK_TYPE = "void(void *, ares_status_t, size_t, ares_dns_record_t *)"
+
+_RCODE_ERRORS = {
+    lib.ARES_ESERVFAIL: "SERVFAIL",
+    lib.ARES_EREFUSED: "REFUSED",
+    lib.ARES_ENOTIMP: "NOTIMP",
+    lib.ARES_EFORMERR: "FORMERR",
+}
+
+LoopMode = Literal["sockets", "thread"]
+
+
+def _strerror(status: int) -> str:
+    text: str | bytes = pycares.errno.strerror(status)
+    return text.decode("ascii", "replace") if isinstance(text, bytes) else text
+
+
+def _error(status: int, query: Query) -> ResolveError:
+    """The exception for a failed c-ares status (no message to read)."""
+    name, rdtype = query.name, query.rdtype
+    if status == _ENOTFOUND:
+        return NXDomain(name=name, rdtype=rdtype, source=SOURCE)
+    if status == _ENODATA:
+        return NoAnswer(name=name, rdtype=rdtype, source=SOURCE)
+    if status in _RCODE_ERRORS:
+        return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=_RCODE_ERRORS[status])
+    if status == lib.ARES_ETIMEOUT:
+        return ResolveTimeout(name=name, rdtype=rdtype, source=SOURCE)
+    if status == lib.ARES_EBADNAME:
+        return InvalidName(f"c-ares cannot encode the name {name!r}", name=name, rdtype=rdtype, source=SOURCE)
+    if status in (lib.ARES_ECANCELLED, lib.ARES_EDESTRUCTION):
+        return ResolverClosed("the c-ares backend was closed", name=name, rdtype=rdtype, source=SOURCE)
+    text = _strerror(status)
+    return NetworkError(f"{text} resolving {name} {rdtype}", name=name, rdtype=rdtype, source=SOURCE)
+
+
+def _outcome(status: int, dnsrec: Any, query: Query, code: int) -> Answer | BaseException:
+    try:
+        if status == _SUCCESS:
+            return _conv.to_answer(dnsrec, query.name, query.rdtype, code)
+        if status == _ENOTFOUND and dnsrec != _NULL:
+            return _conv.negative(NXDomain, dnsrec, query.name, query.rdtype)
+        if status == _ENODATA and dnsrec != _NULL:
+            return _conv.negative(NoAnswer, dnsrec, query.name, query.rdtype)
+        return _error(status, query)
+    except Exception as exc:  # a malformed reply fails the query, never the loop
+        if isinstance(exc, ResolveError):
+            return exc
+        failure = NetworkError(
+            f"cannot decode the reply for {query.name} {query.rdtype}: {exc!r}",
+            name=query.name, rdtype=query.rdtype, source=SOURCE,
+        )
+        failure.__cause__ = exc
+        return failure
+
+
+# -- nameservers --------------------------------------------------------------------------
+
+def read_resolv_conf(path: str = "/etc/resolv.conf") -> list[str]:
+    """The ``nameserver`` addresses of a resolv.conf (blocking: call it in a thread).
+
+    Returns ``["127.0.0.1"]`` when the file is missing or names none, as glibc does.
+    """
+    servers: list[str] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                fields = line.split("#", 1)[0].split(";", 1)[0].split()
+                if len(fields) >= 2 and fields[0] == "nameserver":
+                    try:
+                        ipaddress.ip_address(fields[1].split("%", 1)[0])
+                    except ValueError:
+                        continue
+                    servers.append(fields[1])
+    except OSError:
+        pass
+    return servers or ["127.0.0.1"]
+
+
+def _server_csv(servers: Iterable[str | tuple[str, int]], port: int) -> str:
+    """c-ares's server list: ``ip``, ``ip:port``, ``[v6]:port`` or ``(ip, port)``."""
+    out = []
+    for server in servers:
+        if isinstance(server, tuple):
+            host, server_port = str(server[0]), int(server[1])
+        else:
+            host, server_port = _split_server(str(server).strip(), port)
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"nameserver must be an IP address (port optional): {server!r}") from None
+        if not 0 < server_port < 65536:
+            raise ValueError(f"bad port in nameserver {server!r}")
+        out.append(f"[{host}]:{server_port}" if address.version == 6 else f"{host}:{server_port}")
+    if not out:
+        raise ValueError("no nameservers")
+    return ",".join(out)
+
+
+def _split_server(text: str, port: int) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else port
+    if text.count(":") == 1:
+        host, _, server_port = text.partition(":")
+        return host, int(server_port)
+    return text, port
+
+
+# -- the channel --------------------------------------------------------------------------
+
+class _Channel:
+    """One c-ares channel driven from one asyncio loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        servers_csv: str,
+        *,
+        mode: LoopMode,
+        timeout: float,
+        tries: int,
+        rotate: bool,
+        use_tcp: bool,
+        edns: bool,
+        qcache_max_ttl: int,
+        max_timeout: float | None,
+        receive_buffer: int | None,
+    ) -> None:
+        self.loop = loop
+        self.mode: LoopMode = mode
+        self.closed = False
+        self.pending: dict[int, tuple[asyncio.Future[Answer], Query, asyncio.TimerHandle, int]] = {}
+        self._readers: set[int] = set()
+        self._writers: set[int] = set()
+        self._tick: asyncio.TimerHandle | None = None
+        self._tv = ffi.new("struct timeval *")
+        self._ready: collections.deque[tuple[asyncio.Future[Answer], Any, asyncio.TimerHandle]] = (
+            collections.deque()
+        )
+        self._wakeup_scheduled = False
+        # One C callback per channel (a libffi closure), alive as long as the channel is.
+        self._callback = ffi.callback(_CALLBACK_TYPE, self._on_result)
+        self._state_handle = ffi.new_handle(self._on_sock_state) if mode == "sockets" else None
+
+        options = ffi.new("struct ares_options *")
+        mask = lib.ARES_OPT_TIMEOUTMS | lib.ARES_OPT_TRIES | _ARES_OPT_QUERY_CACHE | lib.ARES_OPT_FLAGS
+        options.timeout = max(1, int(timeout * 1000))
+        options.tries = max(1, tries)
+        options.qcache_max_ttl = max(0, qcache_max_ttl)
+        options.flags = (lib.ARES_FLAG_EDNS if edns else 0) | (lib.ARES_FLAG_USEVC if use_tcp else 0)
+        if max_timeout is not None:
+            options.maxtimeout = max(1, int(max_timeout * 1000))
+            mask |= _ARES_OPT_MAXTIMEOUTMS
+        if rotate:
+            mask |= lib.ARES_OPT_ROTATE
+        if receive_buffer:
+            options.socket_receive_buffer_size = receive_buffer
+            mask |= lib.ARES_OPT_SOCK_RCVBUF
+        if mode == "sockets":
+            options.sock_state_cb = lib._sock_state_cb
+            options.sock_state_cb_data = self._state_handle
+            mask |= lib.ARES_OPT_SOCK_STATE_CB
+        else:
+            options.evsys = lib.ARES_EVSYS_DEFAULT
+            mask |= lib.ARES_OPT_EVENT_THREAD
+        holder = ffi.new("ares_channel *")
+        status = lib.ares_init_options(holder, options, mask)
+        if status != _SUCCESS:
+            raise pycares.AresError(status, _strerror(status))
+        self._holder = holder
+        self.ptr = holder[0]
+        # Before any query: the servers read from the system config are never used.
+        status = lib.ares_set_servers_csv(self.ptr, servers_csv.encode("ascii"))
+        if status != _SUCCESS:
+            self._destroy_now()
+            reason = _strerror(status)
+            raise ValueError(f"c-ares rejected the nameservers {servers_csv!r}: {reason}")
+
+    # -- queries ------------------------------------------------------------------------
+    def submit(self, key: int, query: Query, code: int) -> None:
+        status = lib.ares_query_dnsrec(
+            self.ptr, query.name.encode("ascii"), _CLASS_IN, code,
+            self._callback, ffi.cast("void *", key), _NULL,
+        )
+        # On failure c-ares has already called back with the same status.
+        if status == _SUCCESS and self.mode == "sockets" and self._tick is None:
+            self._tick = self.loop.call_later(0.05, self._on_tick)
+
+    def _on_result(self, arg: Any, status: int, timeouts: int, dnsrec: Any) -> None:
+        entry = self.pending.pop(int(ffi.cast("uintptr_t", arg)), None)
+        if entry is None:
+            return  # expired, cancelled, or the backend closed: nobody waits for it
+        fut, query, timer, code = entry
+        outcome = _outcome(status, dnsrec, query, code)
+        if self.mode == "sockets":
+            timer.cancel()
+            if not fut.done():
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+            return
+        # c-ares's event thread: hand over to the loop, one wake-up per batch.
+        self._ready.append((fut, outcome, timer))
+        if not self._wakeup_scheduled:
+            self._wakeup_scheduled = True
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._wakeup_scheduled = False
+        ready = self._ready
+        while ready:
+            fut, outcome, timer = ready.popleft()
+            timer.cancel()
+            if fut.done():
+                continue
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
+
+    def expire(self, key: int) -> None:
+        entry = self.pending.pop(key, None)
+        if entry is not None and not entry[0].done():
+            query = entry[1]
+            entry[0].set_exception(ResolveTimeout(name=query.name, rdtype=query.rdtype, source=SOURCE))
+
+    # -- socket-callback mode -----------------------------------------------------------
+    def _on_sock_state(self, fd: int, readable: bool, writable: bool) -> None:
+        if self.closed and (readable or writable):
+            return
+        loop = self.loop
+        try:
+            if readable and fd not in self._readers:
+                loop.add_reader(fd, self._process, fd, _SOCKET_BAD)
+                self._readers.add(fd)
+            elif not readable and fd in self._readers:
+                loop.remove_reader(fd)
+                self._readers.discard(fd)
+            if writable and fd not in self._writers:
+                loop.add_writer(fd, self._process, _SOCKET_BAD, fd)
+                self._writers.add(fd)
+            elif not writable and fd in self._writers:
+                loop.remove_writer(fd)
+                self._writers.discard(fd)
+        except RuntimeError:  # loop closed under us (finalisation)
+            pass
+
+    def _process(self, read_fd: int, write_fd: int) -> None:
+        lib.ares_process_fd(self.ptr, read_fd, write_fd)
+
+    def _on_tick(self) -> None:
+        # c-ares's retransmissions and its own timeouts: process them when c-ares says so.
+        self._tick = None
+        if self.closed:
+            return
+        lib.ares_process_fd(self.ptr, _SOCKET_BAD, _SOCKET_BAD)
+        if lib.ares_timeout(self.ptr, _NULL, self._tv) == _NULL:
+            return  # nothing in flight
+        delay = self._tv.tv_sec + self._tv.tv_usec / 1e6
+        self._tick = self.loop.call_later(min(max(delay, 0.002), 0.25), self._on_tick)
+
+    # -- closing ------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # Every query still in c-ares calls back now with ARES_ECANCELLED -> ResolverClosed.
+        lib.ares_cancel(self.ptr)
+        if self.mode == "thread":
+            # ares_destroy joins c-ares's event thread: not on the loop.
+            await asyncio.to_thread(self._destroy_now)
+            self._drain()
+        else:
+            if self._tick is not None:
+                self._tick.cancel()
+                self._tick = None
+            self._destroy_now()
+            for fd in self._readers:
+                self.loop.remove_reader(fd)
+            for fd in self._writers:
+                self.loop.remove_writer(fd)
+            self._readers.clear()
+            self._writers.clear()
+        for fut, query, timer, _code in list(self.pending.values()):
+            timer.cancel()
+            if not fut.done():
+                fut.set_exception(
+                    ResolverClosed("the c-ares backend was closed", name=query.name, source=SOURCE)
+                )
+        self.pending.clear()
+
+    def _destroy_now(self) -> None:
+        ptr, self.ptr = self.ptr, _NULL
+        if ptr != _NULL:
+            lib.ares_cancel(ptr)
+            lib.ares_queue_wait_empty(ptr, -1)
+            lib.ares_destroy(ptr)
+
+
+# -- the backend --------------------------------------------------------------------------
+
+_keys = itertools.count(1)
+
+
+class CaresBackend(Backend):
+    """Queries sent with c-ares to the configured nameservers (see the module docstring).
+
+    :param nameservers: IP addresses, each optionally with a port (``"127.0.0.1:5353"``,
+        ``"[::1]:5353"``, or ``("127.0.0.1", 5353)``); ``None`` reads the ``nameserver``
+        lines of ``resolv_conf`` (in a worker thread, at first use).
+    :param port: the port of nameservers given without one.
+    :param timeout: c-ares's first-try timeout per server, in seconds (c-ares adapts it to
+        the measured round-trip time, and doubles it on later tries). The resolver's
+        per-query deadline always wins.
+    :param tries: how many times c-ares tries each server.
+    :param rotate: spread queries over the nameservers instead of using them in order.
+    :param use_tcp: send every query over TCP (c-ares otherwise retries over TCP only when
+        a UDP reply is truncated).
+    :param edns: add an EDNS0 OPT record (1232-byte UDP payload), as c-ares does by default.
+    :param loop_mode: ``"sockets"`` (default: c-ares's sockets watched by the asyncio loop)
+        or ``"thread"`` (c-ares's own event thread).
+    :param qcache_max_ttl: c-ares's internal query cache; 0 (default) turns it off so the
+        resolver's cache is the only one.
+    :param max_timeout: cap, in seconds, on c-ares's per-try timeout as it doubles.
+    :param receive_buffer: ``SO_RCVBUF`` of c-ares's sockets (default 1 MiB; the kernel caps
+        it at ``net.core.rmem_max``). c-ares sends every UDP query to a server from one
+        socket, so with hundreds of queries in flight the replies arrive in bursts that the
+        usual 208 KiB default drops, and each drop costs a c-ares retry timeout.
+    """
+
+    name = SOURCE
+    supported_types = frozenset(_conv.TYPE_CODES)
+    honours_deadline = True  # one loop.call_at(query.deadline) per query, see resolve()
+
+    def __init__(
+        self,
+        nameservers: Sequence[str | tuple[str, int]] | None = None,
+        port: int = 53,
+        *,
+        timeout: float = 1.0,
+        tries: int = 3,
+        rotate: bool = False,
+        use_tcp: bool = False,
+        edns: bool = True,
+        loop_mode: LoopMode = "sockets",
+        qcache_max_ttl: int = 0,
+        max_timeout: float | None = None,
+        receive_buffer: int | None = 1 << 20,
+        resolv_conf: str | os.PathLike[str] = "/etc/resolv.conf",
+    ) -> None:
+        if loop_mode not in ("sockets", "thread"):
+            raise ValueError(f"loop_mode must be 'sockets' or 'thread', not {loop_mode!r}")
+        if timeout <= 0 or tries < 1:
+            raise ValueError("timeout must be > 0 and tries >= 1")
+        self._servers_csv = _server_csv(nameservers, port) if nameservers is not None else None
+        self._port = port
+        self._resolv_conf = os.fspath(resolv_conf)
+        self._options: dict[str, Any] = dict(
+            mode=loop_mode, timeout=timeout, tries=tries, rotate=rotate, use_tcp=use_tcp,
+            edns=edns, qcache_max_ttl=qcache_max_ttl, max_timeout=max_timeout,
+            receive_buffer=receive_buffer,
+        )
+        self._channel: _Channel | None = None
+        self._starting: asyncio.Future[_Channel] | None = None
+        self._closed = False
+
+    @property
+    def loop_mode(self) -> LoopMode:
+        return self._options["mode"]  # type: ignore[no-any-return]
+
+    @property
+    def nameservers(self) -> list[str] | None:
+        """The servers as given to c-ares (``ip:port``), or None before the first query
+        when they come from resolv.conf."""
+        return self._servers_csv.split(",") if self._servers_csv else None
+
+    async def _start(self) -> _Channel:
+        if self._closed:
+            raise ResolverClosed("the c-ares backend is closed", source=SOURCE)
+        if self._starting is None:
+            loop = asyncio.get_running_loop()
+            self._starting = loop.create_future()
+            try:
+                self._channel = await asyncio.to_thread(self._make_channel, loop)
+            except BaseException as exc:
+                self._starting.set_exception(exc)
+                self._starting.exception()  # consumed here; waiters get it too
+                self._starting = None
+                raise
+            self._starting.set_result(self._channel)
+            return self._channel
+        return await asyncio.shield(self._starting)
+
+    def _make_channel(self, loop: asyncio.AbstractEventLoop) -> _Channel:
+        if self._servers_csv is None:
+            self._servers_csv = _server_csv(read_resolv_conf(self._resolv_conf), self._port)
+        try:
+            return _Channel(loop, self._servers_csv, **self._options)
+        except pycares.AresError:
+            if self._options["mode"] != "thread":
+                raise
+            # c-ares's event thread needs an inotify watch for resolv.conf; fall back.
+            self._options["mode"] = "sockets"
+            return _Channel(loop, self._servers_csv, **self._options)
+
+    async def resolve(self, query: Query) -> Answer:
+        """Send ``query`` with c-ares; raise ``NotMine`` for a type c-ares does not decode."""
+        code = _conv.TYPE_CODES.get(query.rdtype)
+        if code is None:
+            raise NotMine(query.rdtype)
+        channel = self._channel or await self._start()
+        if channel.closed:
+            raise ResolverClosed("the c-ares backend is closed", name=query.name, source=SOURCE)
+        loop = channel.loop
+        fut: asyncio.Future[Answer] = loop.create_future()
+        key = next(_keys)
+        channel.pending[key] = (fut, query, loop.call_at(query.deadline, channel.expire, key), code)
+        channel.submit(key, query, code)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            entry = channel.pending.pop(key, None)
+            if entry is not None:
+                entry[2].cancel()
+            raise
+
+    async def aclose(self) -> None:
+        """Cancel what is in flight (``ResolverClosed``) and destroy the channel."""
+        self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.aclose()
+
+    def __repr__(self) -> str:
+        servers = self._servers_csv or "resolv.conf"
+        return f"<CaresBackend {servers} mode={self._options['mode']}>"
+
