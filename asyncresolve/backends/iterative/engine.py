@@ -1,0 +1,609 @@
+"""The sans-I/O core of the iterative resolver: which server to ask what, and what a reply taught.
+
+A ``Resolution`` resolves one (name, type) from what the ``Infrastructure`` knows (cached
+delegations, name-server addresses, server statistics). It never touches a socket or
+the event loop; a driver (``backend.py``) runs it::
+
+    res = Resolution("www.example.", "A", infra)
+    while True:
+        action = res.next_action()
+        if isinstance(action, SendQuery):      # ask action.server about action.qname/qtype
+            res.receive(response_message, from_server)   # or res.timeout(server) ...
+        elif isinstance(action, NeedSubResolution):      # addresses of a glueless NS name
+            child = res.sub_resolution(action); ...; res.sub_resolved(action, result)
+        else:                                    # Done: .answer or .error
+            break
+
+Rules implemented (RFC 1034 §5.3.3, RFC 2181 §5.4.1, RFC 2308, RFC 6672, RFC 8020, RFC 9156):
+
+* start at the deepest cached zone cut; follow referrals downwards only; glue is used
+  only for NS names in the bailiwick of the zone that sent the referral;
+* NS names without usable addresses are resolved by sub-resolutions, bounded in depth,
+  with loop detection;
+* CNAME and DNAME chains are followed within the answer while they stay in the
+  bailiwick of the zone asked, and re-resolved from the cache's closest cut otherwise,
+  with a hop limit;
+* NXDOMAIN and NODATA carry the zone's SOA and the RFC 2308 negative TTL;
+* a non-authoritative answer, a referral upwards or sideways, or REFUSED make the
+  server lame for that zone (remembered in the infrastructure cache); SERVFAIL and
+  malformed replies fail the server for this step only; the next server is tried;
+* QNAME minimisation (RFC 9156) in relaxed mode: one label more per query (QTYPE A),
+  falling back to the full name after an NXDOMAIN or an error on a minimised query;
+* one shared budget of upstream queries for a resolution and all its sub-resolutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from ...answer import Answer
+from ...errors import NoAnswer, NXDomain, ResolveError, ResolveTimeout, ServFail
+from ...records import AAAARecord, ARecord, CNAMERecord, Record, SOARecord, from_rdata
+from .infra import Delegation, Infrastructure, is_subdomain
+from .servers import ServerAddr
+
+SOURCE = "iterative"
+
+_CNAME = dns.rdatatype.CNAME
+_DNAME = dns.rdatatype.DNAME
+_NS = dns.rdatatype.NS
+_SOA = dns.rdatatype.SOA
+_A = dns.rdatatype.A
+_AAAA = dns.rdatatype.AAAA
+_NOERROR = dns.rcode.NOERROR
+_NXDOMAIN = dns.rcode.NXDOMAIN
+_REFUSED = dns.rcode.REFUSED
+_AA = dns.flags.AA
+
+
+# -- actions -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SendQuery:
+    """Ask ``server`` (an ``(ip, port)``) about ``qname``/``qtype`` on behalf of ``zone``."""
+
+    server: ServerAddr
+    zone: str
+    qname: str
+    qtype: str
+    timeout: float
+    minimised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NeedSubResolution:
+    """The addresses (``rdtype`` A or AAAA) of name server ``name`` are needed first."""
+
+    name: str
+    rdtype: str
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The resolution is over: exactly one of ``answer`` and ``error`` is set."""
+
+    answer: Answer | None = None
+    error: ResolveError | None = None
+
+
+Action = SendQuery | NeedSubResolution | Done
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One step of a resolution, for ``--trace`` output.
+
+    ``depth`` is 0 for the query asked, 1+ for sub-resolutions of NS addresses;
+    ``server`` is ``None`` for steps that sent nothing (a sub-resolution starting,
+    a CNAME restart); ``elapsed`` is the wait for that server, in seconds.
+    """
+
+    depth: int
+    zone: str
+    server: ServerAddr | None
+    qname: str
+    qtype: str
+    outcome: str
+    elapsed: float | None = None
+
+    def __str__(self) -> str:
+        indent = "  " * self.depth
+        where = f"@{self.server[0]}#{self.server[1]}" if self.server else "-"
+        took = f" {self.elapsed * 1000:.1f} ms" if self.elapsed is not None else ""
+        return f"{indent}[{self.zone}] {where} {self.qname} {self.qtype}: {self.outcome}{took}"
+
+
+Tracer = Callable[[TraceStep], None]
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """Limits and switches of the engine (the backend builds one from its arguments)."""
+
+    qname_minimisation: bool = True
+    minimisation_strict: bool = False
+    max_queries: int = 64
+    max_depth: int = 4
+    max_cname_hops: int = 12
+    max_attempts_per_server: int = 2
+    max_minimise_labels: int = 10
+    ipv4: bool = True
+    ipv6: bool = True
+
+
+@dataclass(slots=True)
+class Budget:
+    """Upstream queries sent by one resolution and all its sub-resolutions."""
+
+    limit: int
+    sent: int = 0
+
+
+_rdtype_cache: dict[str, int] = {}
+
+
+def _rdtype(text: str) -> int:
+    value = _rdtype_cache.get(text)
+    if value is None:
+        value = _rdtype_cache[text] = int(dns.rdatatype.from_text(text))
+    return value
+
+
+def _text(name: dns.name.Name) -> str:
+    return name.to_text().lower()  # type: ignore[no-any-return]
+
+
+def _depth(name: str) -> int:
+    """Number of labels of an absolute name, the root not counted."""
+    if name == ".":
+        return 0
+    if "\\" not in name:
+        return name.count(".")
+    return len(dns.name.from_text(name)) - 1
+
+
+def _ancestor(name: str, depth: int) -> str:
+    """The ancestor of ``name`` with ``depth`` labels (not counting the root)."""
+    if "\\" not in name:
+        labels = name.split(".")  # "a.b.c." -> ["a", "b", "c", ""]
+        return ".".join(labels[len(labels) - 1 - depth:]) if depth else "."
+    parsed = dns.name.from_text(name)
+    return _text(parsed.split(depth + 1)[1])
+
+
+class _Parsed:
+    """The sections of a response, with lower-case owner names."""
+
+    __slots__ = ("additional", "answer", "authority")
+
+    def __init__(self, message: dns.message.Message) -> None:
+        self.answer: dict[tuple[str, int], dns.rrset.RRset] = {}
+        for rrset in message.answer:
+            self.answer.setdefault((_text(rrset.name), rrset.rdtype), rrset)
+        self.authority: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.authority]
+        self.additional: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.additional]
+
+
+class Resolution:
+    """The state of resolving one (name, type); see the module docstring.
+
+    :param qname: lower-case absolute name. :param qtype: type mnemonic.
+    :param infra: shared infrastructure (cache, hints, server statistics).
+    :param budget: shared with sub-resolutions; a new one of ``config.max_queries`` if None.
+    :param stack: (name, type) of the resolutions this one is nested in (loop detection).
+    :param tracer: called with each ``TraceStep`` (None: no trace).
+    """
+
+    def __init__(
+        self,
+        qname: str,
+        qtype: str,
+        infra: Infrastructure,
+        config: EngineConfig | None = None,
+        *,
+        budget: Budget | None = None,
+        depth: int = 0,
+        stack: frozenset[tuple[str, str]] = frozenset(),
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.qname = qname
+        self.qtype = qtype
+        self.infra = infra
+        self.config = config or EngineConfig()
+        self.budget = budget or Budget(self.config.max_queries)
+        self.depth = depth
+        self.stack = stack | {(qname, qtype)}
+        self.tracer = tracer
+        self._qtype_int = _rdtype(qtype)
+        self.target = qname
+        self.chain: list[CNAMERecord] = []
+        self._seen_targets = {qname}
+        self._done: Done | None = None
+        self._pending: SendQuery | None = None
+        self._failures: list[str] = []  # what went wrong, per server attempt, for the final error
+        self._enter(infra.closest_delegation(qname, parent_side=qtype == "DS"))
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done is not None
+
+    def next_action(self) -> Action:
+        """What to do next: send a query, resolve a name server's address, or stop."""
+        if self._done is not None:
+            return self._done
+        if self._pending is not None:
+            return self._pending
+        servers = self._candidates()
+        if servers:
+            if self.budget.sent >= self.budget.limit:
+                return self._fail(ServFail(
+                    f"gave up on {self.qname} {self.qtype}: {self.budget.sent} upstream queries sent",
+                    name=self.qname, rdtype=self.qtype, source=SOURCE, rcode=None,
+                ))
+            stats = self.infra.servers
+            server = stats.choose(servers)
+            assert server is not None
+            self._attempts[server] = self._attempts.get(server, 0) + 1
+            self.budget.sent += 1
+            qname, qtype, minimised = self._step()
+            self._pending = SendQuery(server, self.zone, qname, qtype, stats.timeout_for(server), minimised)
+            return self._pending
+        need = self._next_lookup()
+        if need is not None:
+            self._trace(None, need.name, need.rdtype, "no address for this name server: resolving it")
+            return need
+        return self._give_up()
+
+    def receive(self, response: dns.message.Message, server: ServerAddr, elapsed: float | None = None) -> str:
+        """Digest ``response`` (already matched to the query by the transport); returns the outcome text."""
+        step = self._take_pending()
+        try:
+            outcome = self._classify(response, server, step)
+        except (ValueError, KeyError, AttributeError, IndexError, dns.exception.DNSException) as exc:
+            self._dead.add(server)
+            self._failures.append("FORMERR")
+            outcome = f"unusable response ({type(exc).__name__}: {exc}), next server"
+        self._trace(server, step.qname, step.qtype, outcome, elapsed, step.zone)
+        return outcome
+
+    def timeout(self, server: ServerAddr, elapsed: float | None = None) -> None:
+        """No matching response from ``server`` in time."""
+        step = self._take_pending()
+        self._failures.append("TIMEOUT")
+        self._trace(server, step.qname, step.qtype, "timeout", elapsed, step.zone)
+
+    def failed(self, server: ServerAddr, reason: str, elapsed: float | None = None) -> None:
+        """The server could not be used (unreachable, malformed reply, TCP failure...)."""
+        step = self._take_pending()
+        self._dead.add(server)
+        self._failures.append("NETWORK")
+        self._trace(server, step.qname, step.qtype, f"failed: {reason}", elapsed, step.zone)
+
+    def sub_resolution(self, need: NeedSubResolution) -> Resolution:
+        """A nested resolution for a name server's address, sharing budget and trace."""
+        return Resolution(
+            need.name, need.rdtype, self.infra, self.config,
+            budget=self.budget, depth=self.depth + 1, stack=self.stack, tracer=self.tracer,
+        )
+
+    def sub_resolved(self, need: NeedSubResolution, result: Answer | ResolveError) -> None:
+        """The outcome of a sub-resolution; addresses found go to the infrastructure cache."""
+        self._lookups_done.add((need.name, need.rdtype))
+        if isinstance(result, Answer):
+            addresses = tuple(
+                r.address for r in result.records if isinstance(r, (ARecord, AAAARecord))
+            )
+            self.infra.store_addresses(need.name, need.rdtype, addresses, result.ttl)
+        elif isinstance(result, (NXDomain, NoAnswer)):
+            ttl = result.ttl if result.ttl is not None else 60
+            self.infra.store_addresses(need.name, need.rdtype, (), min(ttl, 300))
+
+    # -- zones and steps -----------------------------------------------------------------
+    def _enter(self, delegation: Delegation) -> None:
+        self.delegation = delegation
+        self.zone = delegation.zone
+        self._dead: set[ServerAddr] = set()
+        self._lookups_done: set[tuple[str, str]] = set()
+        self._minimise = self.config.qname_minimisation
+        self._known_depth = _depth(self.zone)
+        self._target_depth = _depth(self.target)
+        self._attempts: dict[ServerAddr, int] = {}
+
+    def _next_step(self) -> None:
+        self._attempts = {}
+        self._dead_step_reset()
+
+    def _dead_step_reset(self) -> None:
+        # failures other than lameness are per step (the server may do better on another name)
+        self._dead = set()
+
+    def _step(self) -> tuple[str, str, bool]:
+        """The (qname, qtype, minimised) to send in the current zone."""
+        if self._minimise and self.qtype != "DS":
+            remaining = self._target_depth - self._known_depth
+            if 1 < remaining <= self.config.max_minimise_labels:
+                return _ancestor(self.target, self._known_depth + 1), "A", True
+        return self.target, self.qtype, False
+
+    def _candidates(self) -> list[ServerAddr]:
+        infra = self.infra
+        deleg = self.delegation
+        port = infra.port
+        max_attempts = self.config.max_attempts_per_server
+        attempts = self._attempts
+        dead = self._dead
+        out: list[ServerAddr] = []
+        for server in deleg.hints:
+            usable = attempts.get(server, 0) < max_attempts and server not in dead
+            if usable and infra.allowed(server[0]) and not infra.is_lame(self.zone, server):
+                out.append(server)
+        for name in deleg.ns_names:
+            for ip in self._addresses_of(name):
+                server = (ip, port)
+                if attempts.get(server, 0) >= max_attempts or server in dead or not infra.allowed(ip):
+                    continue
+                if not infra.is_lame(self.zone, server) and server not in out:
+                    out.append(server)
+        return out
+
+    def _addresses_of(self, name: str) -> tuple[str, ...]:
+        glue = self.delegation.glue.get(name)
+        found: tuple[str, ...] = ()
+        config = self.config
+        if glue:
+            found = tuple(ip for ip in glue if (":" in ip and config.ipv6) or (":" not in ip and config.ipv4))
+        if not found:
+            if config.ipv4:
+                found = self.infra.addresses(name, "A") or ()
+            if config.ipv6:
+                found = found + (self.infra.addresses(name, "AAAA") or ())
+        return found
+
+    def _next_lookup(self) -> NeedSubResolution | None:
+        """A name server whose address is unknown and may be looked up, if any."""
+        if self.depth >= self.config.max_depth:
+            return None
+        families = [t for t, on in (("A", self.config.ipv4), ("AAAA", self.config.ipv6)) if on]
+        # out-of-zone names first: an in-zone name without glue can only loop back here
+        names = sorted(self.delegation.ns_names, key=lambda n: is_subdomain(n, self.zone))
+        for rdtype in families:
+            for name in names:
+                key = (name, rdtype)
+                if key in self._lookups_done or key in self.stack:
+                    continue
+                if self.delegation.glue.get(name) or self.infra.addresses(name, rdtype) is not None:
+                    continue
+                if rdtype == "AAAA" and "A" in families and self.infra.addresses(name, "A"):
+                    continue  # has IPv4 addresses already (tried and failed): not worth it
+                return NeedSubResolution(name, rdtype, self.zone)
+        return None
+
+    def _take_pending(self) -> SendQuery:
+        step = self._pending
+        if step is None:
+            raise RuntimeError("no query is outstanding")
+        self._pending = None
+        return step
+
+    # -- classification --------------------------------------------------------------------
+    def _classify(self, response: dns.message.Message, server: ServerAddr, step: SendQuery) -> str:
+        rcode = response.rcode()
+        zone = self.zone
+        if rcode not in (_NOERROR, _NXDOMAIN):
+            text = dns.rcode.to_text(rcode)
+            self._failures.append(text)
+            if rcode == _REFUSED:
+                self.infra.mark_lame(zone, server)
+                return f"{text}: lame for {zone}, next server"
+            if step.minimised and not self.config.minimisation_strict:
+                self._minimise = False
+                self._next_step()
+                return f"{text} to a minimised query: retrying with the full name (relaxed mode)"
+            self._dead.add(server)
+            return f"{text}, next server"
+        authoritative = bool(response.flags & _AA)
+        parsed = _Parsed(response)
+        qtype = _rdtype(step.qtype)
+
+        # Follow CNAME/DNAME within the answer, in bailiwick only.
+        name = step.qname
+        chain: list[CNAMERecord] = []
+        final = parsed.answer.get((name, qtype))
+        if final is None and qtype != _CNAME:
+            for _ in range(self.config.max_cname_hops):
+                if not is_subdomain(name, zone):
+                    break
+                final = parsed.answer.get((name, qtype))
+                if final is not None:
+                    break
+                link = self._link(parsed, name, zone)
+                if link is None:
+                    break
+                chain.append(link)
+                name = link.target
+            if final is None and is_subdomain(name, zone):
+                final = parsed.answer.get((name, qtype))
+
+        if final is not None or chain:
+            if not authoritative:
+                self.infra.mark_lame(zone, server)
+                self._failures.append("LAME")
+                return f"non-authoritative answer: lame for {zone}, next server"
+            if step.minimised:
+                return self._descend_minimised("exists")
+            self.chain.extend(chain)
+            if final is not None:
+                return self._finish_answer(name, final)
+            return self._chain_end(name, parsed, rcode)
+
+        ns_rrset = next((r for owner, r in parsed.authority if r.rdtype == _NS), None)
+        ns_owner = _text(ns_rrset.name) if ns_rrset is not None else None
+
+        if rcode == _NXDOMAIN:
+            if not authoritative:
+                self.infra.mark_lame(zone, server)
+                self._failures.append("LAME")
+                return f"non-authoritative NXDOMAIN: lame for {zone}, next server"
+            if step.minimised and not self.config.minimisation_strict:
+                self._minimise = False
+                self._next_step()
+                return "NXDOMAIN for a minimised name: asking the full name (relaxed mode)"
+            return self._finish_negative(NXDomain, step.qname, parsed, server)
+
+        if ns_rrset is not None and ns_owner is not None and ns_owner != zone and not authoritative:
+            if is_subdomain(ns_owner, zone) and is_subdomain(step.qname, ns_owner):
+                return self._referral(ns_owner, ns_rrset, parsed)
+            self.infra.mark_lame(zone, server)
+            self._failures.append("LAME")
+            way = "upward" if is_subdomain(zone, ns_owner) else "sideways"
+            return f"{way} referral to {ns_owner}: lame for {zone}, next server"
+
+        if authoritative:
+            if step.minimised:
+                return self._descend_minimised("exists, no data")
+            return self._finish_negative(NoAnswer, step.qname, parsed, server)
+
+        self.infra.mark_lame(zone, server)
+        self._failures.append("LAME")
+        return f"non-authoritative empty answer: lame for {zone}, next server"
+
+    def _link(self, parsed: _Parsed, name: str, zone: str) -> CNAMERecord | None:
+        """The CNAME at ``name``, or one synthesised from an in-bailiwick DNAME above it."""
+        cname = parsed.answer.get((name, _CNAME))
+        if cname is not None:
+            return CNAMERecord(name, cname.ttl, _text(cname[0].target))  # type: ignore[attr-defined]
+        for (owner, rdtype), rrset in parsed.answer.items():
+            if rdtype == _DNAME and owner != name and is_subdomain(name, owner) and is_subdomain(owner, zone):
+                target = _text(rrset[0].target)  # type: ignore[attr-defined]
+                prefix = name[: len(name) - len(owner)] if owner != "." else name
+                new = prefix + target if target != "." else prefix
+                if len(new) > 254:
+                    return None
+                return CNAMERecord(name, rrset.ttl, new)
+        return None
+
+    def _descend_minimised(self, what: str) -> str:
+        self._known_depth += 1
+        self._next_step()
+        return f"{what} (minimised step), one label more"
+
+    def _referral(self, child: str, ns_rrset: dns.rrset.RRset, parsed: _Parsed) -> str:
+        zone = self.zone
+        ns_names = tuple(dict.fromkeys(_text(r.target) for r in ns_rrset))  # type: ignore[attr-defined]
+        wanted = set(ns_names)
+        glue: dict[str, list[str]] = {}
+        ttl = float(ns_rrset.ttl)
+        for owner, rrset in parsed.additional:
+            # RFC 2181 §5.4.1 / bailiwick: glue only for the NS names, inside the delegating zone
+            if rrset.rdtype in (_A, _AAAA) and owner in wanted and is_subdomain(owner, zone):
+                glue.setdefault(owner, []).extend(r.address for r in rrset)  # type: ignore[attr-defined]
+                ttl = min(ttl, rrset.ttl)
+        delegation = Delegation(child, ns_names, {k: tuple(v) for k, v in glue.items()})
+        self.infra.store_delegation(delegation, ttl)
+        self._enter(delegation)
+        with_glue = f", glue for {len(glue)}" if glue else ", no glue"
+        return f"referral to {child} ({len(ns_names)} NS{with_glue})"
+
+    def _soa(self, parsed: _Parsed, name: str) -> SOARecord | None:
+        for owner, rrset in parsed.authority:
+            if rrset.rdtype == _SOA and is_subdomain(owner, self.zone) and is_subdomain(name, owner):
+                record = from_rdata(owner, rrset.ttl, rrset[0])
+                assert isinstance(record, SOARecord)
+                return record
+        return None
+
+    # -- endings -----------------------------------------------------------------------------
+    def _finish_answer(self, owner: str, rrset: dns.rrset.RRset) -> str:
+        ttl = rrset.ttl
+        records: list[Record] = [from_rdata(owner, ttl, rdata) for rdata in rrset]
+        answer = Answer(
+            self.qname, self.qtype, records, SOURCE,
+            cname_chain=tuple(self.chain), canonical_name=owner,
+        )
+        self._done = Done(answer=answer)
+        hops = f" via {len(self.chain)} CNAME" if self.chain else ""
+        return f"answer: {len(records)} {self.qtype}{hops}"
+
+    def _chain_end(self, name: str, parsed: _Parsed, rcode: int) -> str:
+        """The chain ended at ``name`` without data: negative in this zone, or restart there."""
+        if is_subdomain(name, self.zone):
+            has_cut = any(r.rdtype == _NS and _text(r.name) != self.zone for _, r in parsed.authority)
+            if not has_cut:
+                if rcode == _NXDOMAIN:
+                    return self._finish_negative(NXDomain, name, parsed, None)
+                if self._soa(parsed, name) is not None:
+                    return self._finish_negative(NoAnswer, name, parsed, None)
+        return self._restart(name)
+
+    def _restart(self, name: str) -> str:
+        if name in self._seen_targets:
+            self._fail(ServFail(f"CNAME loop at {name}", name=self.qname, rdtype=self.qtype,
+                                source=SOURCE, rcode="SERVFAIL"))
+            return f"CNAME loop at {name}"
+        if len(self.chain) > self.config.max_cname_hops:
+            self._fail(ServFail(f"CNAME chain longer than {self.config.max_cname_hops}",
+                                name=self.qname, rdtype=self.qtype, source=SOURCE, rcode="SERVFAIL"))
+            return "CNAME chain too long"
+        self._seen_targets.add(name)
+        self.target = name
+        self._enter(self.infra.closest_delegation(name, parent_side=self.qtype == "DS"))
+        return f"alias: continuing with {name} from {self.zone}"
+
+    def _finish_negative(
+        self, kind: type[NXDomain] | type[NoAnswer], name: str, parsed: _Parsed, server: ServerAddr | None
+    ) -> str:
+        soa = self._soa(parsed, name)
+        ttl = soa.negative_ttl if soa is not None else 0
+        self._done = Done(error=kind(name=self.qname, rdtype=self.qtype, source=SOURCE, ttl=ttl, soa=soa))
+        label = "NXDOMAIN" if kind is NXDomain else "NODATA"
+        via = f" (for {name})" if name != self.qname else ""
+        return f"{label}{via}, negative TTL {ttl}"
+
+    def _fail(self, error: ResolveError) -> Done:
+        self._done = Done(error=error)
+        return self._done
+
+    def _give_up(self) -> Done:
+        failures = self._failures
+        if failures and all(f == "TIMEOUT" for f in failures):
+            error: ResolveError = ResolveTimeout(
+                f"every server for {self.zone} timed out resolving {self.qname} {self.qtype}",
+                name=self.qname, rdtype=self.qtype, source=SOURCE,
+            )
+        else:
+            last = next((f for f in reversed(failures) if f not in ("TIMEOUT", "LAME", "NETWORK")), None)
+            what = "lame" if "LAME" in failures else ("unreachable" if "NETWORK" in failures else "unusable")
+            if not failures:
+                what = "without usable addresses"
+            error = ServFail(
+                f"no server for {self.zone} could answer {self.target} {self.qtype} "
+                f"(servers {what})",
+                name=self.qname, rdtype=self.qtype, source=SOURCE, rcode=last or "SERVFAIL",
+            )
+        self._trace(None, self.target, self.qtype, f"giving up: {error}")
+        return self._fail(error)
+
+    def _trace(
+        self, server: ServerAddr | None, qname: str, qtype: str, outcome: str,
+        elapsed: float | None = None, zone: str | None = None,
+    ) -> None:
+        if self.tracer is not None:
+            self.tracer(TraceStep(self.depth, zone or self.zone, server, qname, qtype, outcome, elapsed))
+
+
+def describe(result: Any) -> str:
+    """Short text of a resolution result for traces."""
+    if isinstance(result, Answer):
+        return ", ".join(r.text for r in result.records)
+    return str(result)
