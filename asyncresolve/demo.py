@@ -1,0 +1,177 @@
+"""``asyncresolve demo``: the library at work against an embedded lab, offline.
+
+It starts a root → TLD → zone hierarchy of authoritative servers on loopback addresses
+(``asyncresolve.testing.DNSLab``), then resolves through real chains: the hosts file, c-ares
+against the lab's stub server, and the iterative resolver walking from the lab's root. The
+OS backend is left out on purpose: ``getaddrinfo`` would ask the machine's nameserver, and
+the demo sends packets to loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .answer import Answer
+from .backends.base import Backend
+from .backends.hosts import HostsBackend
+from .errors import ResolveError
+from .resolver import Resolver
+
+DEMO_ZONES = {
+    "example.test.": """
+        @        3600 IN SOA   ns1 hostmaster 2026112501 7200 900 1209600 300
+        @        3600 IN NS    ns1
+        ns1      3600 IN A     127.0.0.1
+        @        300  IN MX    10 mail
+        @        300  IN MX    20 backup-mail
+        @        600  IN TXT   "v=spf1 mx -all"
+        www      60   IN A     192.0.2.10
+        www      60   IN AAAA  2001:db8::10
+        mail     300  IN A     192.0.2.25
+        backup-mail 300 IN A   192.0.2.26
+        alias    120  IN CNAME www
+        shop     300  IN CNAME store.shop.test.
+        _sip._tcp 900 IN SRV   10 60 5060 sip
+        sip      900  IN A     192.0.2.50
+        @        3600 IN CAA   0 issue "ca.example"
+        *.users  30   IN A     192.0.2.77
+    """,
+    "shop.test.": """
+        @        3600 IN SOA   ns1 hostmaster 1 7200 900 1209600 120
+        @        3600 IN NS    ns1
+        ns1      3600 IN A     127.0.0.1
+        store    45   IN A     198.51.100.7
+    """,
+    "corp.example.": """
+        @        3600 IN SOA   ns1 hostmaster 1 7200 900 1209600 60
+        @        3600 IN NS    ns1
+        ns1      3600 IN A     127.0.0.1
+        intranet 600  IN A     203.0.113.5
+    """,
+}
+
+
+def _heading(text: str) -> None:
+    print(f"\n== {text}")
+
+
+def _show(answer: Answer, elapsed: float) -> None:
+    flag = " (cache)" if answer.from_cache else ""
+    print(f"   {answer.name} {answer.rdtype}  source={answer.source}{flag}  ttl={answer.ttl}  "
+          f"{elapsed * 1000:.1f} ms")
+    for record in (*answer.cname_chain, *answer.records):
+        print(f"     {record}")
+
+
+async def _lookup(resolver: Resolver, name: str, rdtype: str) -> Answer | None:
+    started = time.perf_counter()
+    try:
+        answer = await resolver.resolve(name, rdtype)
+    except ResolveError as error:
+        ttl = getattr(error, "ttl", None)
+        extra = f"  negative ttl={ttl}" if ttl is not None else ""
+        print(f"   {name} {rdtype}  -> {type(error).__name__}: {error}{extra}")
+        return None
+    _show(answer, time.perf_counter() - started)
+    return answer
+
+
+def _optional_backend(kind: str, **kwargs: Any) -> Backend | None:
+    try:
+        if kind == "cares":
+            from .backends.cares import CaresBackend
+
+            return CaresBackend(**kwargs)
+        from .backends.iterative import IterativeBackend
+
+        return IterativeBackend(**kwargs)
+    except ImportError:
+        return None
+
+
+async def run_demo(quick: bool = False) -> int:
+    from .testing import DNSLab
+
+    started = time.perf_counter()
+    print("asyncresolve demo: an offline DNS lab on loopback, and the resolver at work")
+    async with DNSLab(DEMO_ZONES) as lab:
+        stub_ip, stub_port = lab.stub_server
+        print(f"   lab: {len(lab.servers)} authoritative servers on port {lab.port}; "
+              f"root {', '.join(ip for ip, _ in lab.root_hints)}; stub server {stub_ip}:{stub_port}")
+        with tempfile.TemporaryDirectory() as tmp:
+            hosts = Path(tmp, "hosts")
+            hosts.write_text("192.0.2.200 pinned.example.test\n")
+            cares = _optional_backend("cares", nameservers=[f"{stub_ip}:{stub_port}"], timeout=1.0)
+            chain: list[Backend] = [HostsBackend(hosts)]
+            if cares is not None:
+                chain.append(cares)
+            async with Resolver(chain, timeout=3.0) as resolver:
+                names = " -> ".join(b.name for b in chain)
+                if cares is None:
+                    print("   (c-ares backend not installed: showing the hosts file only)")
+                await _chain_tour(resolver, names)
+                if cares is not None:
+                    await _cache_and_coalescing(resolver, lab)
+                    print(f"   resolver stats: {resolver.stats.snapshot()['cache_hits']} cache hits, "
+                          f"{resolver.stats.coalesced} coalesced waiters, "
+                          f"{resolver.stats.upstream_lookups} upstream lookups")
+        await _iterative_tour(lab, quick)
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; every packet stayed on loopback")
+    return 0
+
+
+async def _chain_tour(resolver: Resolver, names: str) -> None:
+    _heading(f"lookups through the chain {names}")
+    await _lookup(resolver, "pinned.example.test", "A")
+    for rdtype in ("A", "AAAA", "MX", "TXT", "CAA"):
+        await _lookup(resolver, "www.example.test" if rdtype in ("A", "AAAA") else "example.test", rdtype)
+    await _lookup(resolver, "_sip._tcp.example.test", "SRV")
+    await _lookup(resolver, "bob.users.example.test", "A")
+    _heading("a CNAME chain, within a zone and across zones")
+    await _lookup(resolver, "alias.example.test", "A")
+    await _lookup(resolver, "shop.example.test", "A")
+    _heading("negative answers, with their RFC 2308 TTL (the SOA minimum)")
+    await _lookup(resolver, "nope.example.test", "A")
+    await _lookup(resolver, "www.example.test", "MX")
+
+
+async def _cache_and_coalescing(resolver: Resolver, lab: Any) -> None:
+    _heading("a cache hit: no packet, the TTL counts down")
+    lab.reset_counters()
+    await asyncio.sleep(1.1)
+    await _lookup(resolver, "www.example.test", "A")
+    print(f"   lab servers received {lab.query_count} queries for it")
+    _heading("a coalesced burst: 500 concurrent lookups of a name not yet cached")
+    lab.reset_counters()
+    before = resolver.stats.coalesced
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(resolver.resolve("mail.example.test", "A") for _ in range(500)))
+    elapsed = time.perf_counter() - started
+    print(f"   {len(answers)} answers ({answers[0].addresses[0]}) in {elapsed * 1000:.1f} ms; "
+          f"{resolver.stats.coalesced - before} waiters shared one lookup; "
+          f"the lab received {lab.query_count} query")
+
+
+async def _iterative_tour(lab: Any, quick: bool) -> None:
+    steps: list[Any] = []
+    backend = _optional_backend("iterative", root_hints=lab.root_hints, port=lab.port, trace=steps.append)
+    if backend is None:
+        return
+    _heading("the iterative backend: from the lab's root, following referrals")
+    async with Resolver([backend], timeout=5.0) as resolver:
+        await _lookup(resolver, "store.shop.test", "A")
+        for step in steps:
+            print(f"     trace: {step}")
+        steps.clear()
+        await _lookup(resolver, "intranet.corp.example", "A")
+        roots = {ip for ip, _ in lab.root_hints}
+        asked_root = sum(1 for step in steps if step.server and step.server[0] in roots)
+        print(f"   {sum(1 for step in steps if step.server)} upstream queries, {asked_root} of them to the root: "
+              "the root's referral to .test was cached, .example was new")
+        if not quick:
+            await _lookup(resolver, "nope.shop.test", "A")
+            await _lookup(resolver, "alias.example.test", "AAAA")
