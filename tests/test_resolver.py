@@ -201,3 +201,27 @@ async def test_default_chain_is_hosts_system_cares():
         with pytest.raises((ServFail, NetworkError, ResolveTimeout)) as info:
             await r.resolve("localhost", "MX", timeout=3)
         assert info.value.source == "cares"
+
+
+async def test_cache_hit_path_creates_no_task_and_never_reaches_a_backend(scripted):
+    backend = scripted(table={("hot.test.", "A"): "192.0.2.1"})
+    loop = asyncio.get_running_loop()
+    created = []
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(loop, coro, **kwargs):
+        created.append(coro)
+        if default_factory is not None:
+            return default_factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async with Resolver([backend]) as r:
+        await r.resolve("hot.test")
+        loop.set_task_factory(counting_factory)
+        try:
+            for _ in range(1000):
+                answer = await r.resolve("hot.test")
+        finally:
+            loop.set_task_factory(default_factory)
+        assert created == [] and answer.from_cache
+        assert len(backend.calls) == 1 and r.stats.cache_hits == 1000
