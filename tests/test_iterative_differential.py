@@ -28,7 +28,7 @@ from asyncresolve.backends.base import Query
 from asyncresolve.backends.iterative import IterativeBackend
 from asyncresolve.errors import NoAnswer, NXDomain, ResolveError, ServFail
 from asyncresolve.testing import DNSLab
-from asyncresolve.testing.peers import Unbound, require_peer
+from asyncresolve.testing.peers import Unbound, require_peer, require_root
 
 ZONES = {
     "example.test.": """
@@ -83,10 +83,7 @@ def in_ci() -> bool:
 
 def need_unbound() -> None:
     require_peer("unbound")
-    if os.geteuid() != 0:
-        if in_ci():
-            pytest.fail("CI must run the differential test as root (port 53)")
-        pytest.skip("the differential test needs root: unbound only talks to port 53")
+    require_root("unbound only talks to port 53")
 
 
 def cases_for(zones: dict[str, str]) -> list[tuple[str, str]]:

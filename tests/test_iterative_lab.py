@@ -6,7 +6,6 @@ Every resolver here gets the lab's root hints: nothing is ever sent outside 127.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,17 +13,10 @@ import pytest
 
 from asyncresolve.answer import Answer
 from asyncresolve.backends.base import Query
+from asyncresolve.backends.iterative import IterativeBackend, TraceStep
 from asyncresolve.cache import TTLCache
 from asyncresolve.errors import InvalidQuery, NoAnswer, NXDomain, ResolveTimeout, ServFail
-
-try:
-    from asyncresolve.testing import DNSLab
-except ImportError:  # pragma: no cover - the lab is part of the project
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise
-    pytest.skip("asyncresolve.testing is not there yet", allow_module_level=True)
-
-from asyncresolve.backends.iterative import IterativeBackend, TraceStep
+from asyncresolve.testing import DNSLab
 
 EXAMPLE = """
 @        3600 IN MX    10 mail

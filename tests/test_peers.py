@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,6 +39,7 @@ from asyncresolve.testing.peers import (
     find_peer_binary,
     random_loopback_block,
     require_peer,
+    require_root,
 )
 
 # --------------------------------------------------------------------------
@@ -50,10 +50,7 @@ from asyncresolve.testing.peers import (
 def need(*names: str) -> None:
     """Require peer binaries and root (for port 53): skip locally, fail in CI."""
     require_peer(*names)
-    if os.geteuid() != 0:
-        if peers._in_ci():
-            pytest.fail("CI must run the peer tests as root (port 53)")
-        pytest.skip("peer tests listen on port 53 and need root")
+    require_root("peer tests listen on port 53")
 
 
 def descendants(pid: int) -> list[tuple[int, str, str]]:
@@ -584,9 +581,6 @@ async def test_unbound_through_nsd_only_hierarchy() -> None:
 # with DNSLab (asyncresolve.testing.lab), when present
 # --------------------------------------------------------------------------
 
-HAVE_LAB = importlib.util.find_spec("asyncresolve.testing.lab") is not None
-
-needs_lab = pytest.mark.skipif(not HAVE_LAB, reason="asyncresolve.testing.lab not built yet")
 
 #: User zones for the lab tests; the lab adds the root, test., the delegations,
 #: SOAs where missing and the apex NS RRsets.
@@ -666,7 +660,6 @@ def describe(response: dns.message.Message) -> dict[str, object]:
     return view
 
 
-@needs_lab
 @pytest.mark.asyncio
 async def test_differential_nsd_vs_lab_servers(capsys: pytest.CaptureFixture[str]) -> None:
     """Every name and type of every lab zone: NSD and the lab server agree.
@@ -708,7 +701,6 @@ async def test_differential_nsd_vs_lab_servers(capsys: pytest.CaptureFixture[str
         assert compared > 100
 
 
-@needs_lab
 @pytest.mark.asyncio
 async def test_unbound_resolves_lab_from_lab_root() -> None:
     """unbound, primed from the lab root, answers the lab's zones."""

@@ -4,15 +4,11 @@ nameserver: the namespace's resolv.conf is the only one the child process sees."
 
 import asyncio
 import json
-import os
-import shutil
 import sys
 from asyncio.subprocess import PIPE
 
-import pytest
-
 from asyncresolve.testing import DNSLab
-from asyncresolve.testing.peers import Unbound, require_peer
+from asyncresolve.testing.peers import Unbound, require_peer, require_root
 
 ZONES = {
     "example.test.": """
@@ -46,16 +42,9 @@ asyncio.run(main())
 """
 
 
-def _can_unshare() -> bool:
-    return os.geteuid() == 0 and shutil.which("unshare") is not None
-
-
 async def test_system_backend_resolves_lab_names_through_unbound(tmp_path):
-    require_peer("unbound")
-    if not _can_unshare():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run as root with unshare for the OS-path test")
-        pytest.skip("needs root and unshare (a private mount namespace)")
+    require_peer("unbound", "unshare")
+    require_root("a private mount namespace")
     async with DNSLab(ZONES, port=53) as lab, Unbound(root_hints=lab.root_hints) as unbound:
         address, port = unbound.endpoint
         assert port == 53 and address.startswith("127.")

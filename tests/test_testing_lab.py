@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ import dns.zone
 import pytest
 
 from asyncresolve.testing import DNSLab
+from asyncresolve.testing.peers import require_root
 
 ZONES = {
     "example.test.": """
@@ -224,8 +224,8 @@ async def test_options_are_validated() -> None:
             running.server_for("nope.test.")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="binding port 53 needs root")
 async def test_port_53_as_root() -> None:
+    require_root()
     async with DNSLab(ZONES, port=53) as lab:
         assert lab.port == 53
         assert all(port == 53 for _, port in lab.root_hints)

@@ -7,7 +7,6 @@ with ``dig`` and ``kdig``.  The server listens on a random 127.x address.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import subprocess
 
@@ -26,6 +25,7 @@ import pytest
 
 from asyncresolve.testing import AuthServer
 from asyncresolve.testing.addresses import LoopbackAllocator
+from asyncresolve.testing.peers import require_peer
 
 BIG_TXT = "\n".join(f'big 300 IN TXT "{"x" * 60} record {i:02d}"' for i in range(12))  # ~900 bytes
 
@@ -462,8 +462,14 @@ def run_tool(*args: str) -> str:
     return subprocess.run(args, capture_output=True, text=True, timeout=20, check=True).stdout
 
 
-needs_dig = pytest.mark.skipif(shutil.which("dig") is None, reason="dig not installed")
-needs_kdig = pytest.mark.skipif(shutil.which("kdig") is None, reason="kdig not installed")
+@pytest.fixture
+def needs_dig() -> None:
+    require_peer("dig")
+
+
+@pytest.fixture
+def needs_kdig() -> None:
+    require_peer("kdig")
 
 
 def answer_lines(output: str) -> list[str]:
@@ -479,7 +485,7 @@ def answer_lines(output: str) -> list[str]:
     return lines
 
 
-@needs_dig
+@pytest.mark.usefixtures("needs_dig")
 async def test_dig_sees_authoritative_answers_and_negative_answers(server: AuthServer) -> None:
     base = ["dig", f"@{server.host}", "-p", str(server.port), "+norecurse", "+time=2", "+tries=1"]
     out = await asyncio.to_thread(run_tool, *base, "www.example.test.", "A")
@@ -496,7 +502,7 @@ async def test_dig_sees_authoritative_answers_and_negative_answers(server: AuthS
     assert "flags: qr;" in out and "ANSWER: 0, AUTHORITY: 3, ADDITIONAL: 2" in out  # 3 NS, 1 glue + OPT
 
 
-@needs_dig
+@pytest.mark.usefixtures("needs_dig")
 async def test_dig_retries_truncated_answer_over_tcp(server: AuthServer) -> None:
     out = await asyncio.to_thread(
         run_tool, "dig", f"@{server.host}", "-p", str(server.port), "+noedns", "+time=2", "big.example.test.", "TXT"
@@ -506,7 +512,7 @@ async def test_dig_retries_truncated_answer_over_tcp(server: AuthServer) -> None
     assert [q.protocol for q in server.queries] == ["udp", "tcp"]
 
 
-@needs_kdig
+@pytest.mark.usefixtures("needs_kdig")
 async def test_kdig_over_udp_and_tcp(server: AuthServer) -> None:
     for transport in ("+notcp", "+tcp"):
         out = await asyncio.to_thread(
@@ -528,7 +534,7 @@ async def test_kdig_over_udp_and_tcp(server: AuthServer) -> None:
     assert [q.protocol for q in server.queries] == ["udp", "tcp"]
 
 
-@needs_kdig
+@pytest.mark.usefixtures("needs_kdig")
 async def test_kdig_edns_buffer_and_nsid_free_opt(server: AuthServer) -> None:
     out = await asyncio.to_thread(
         run_tool, "kdig", f"@{server.host}", "-p", str(server.port), "+bufsize=4096", "big.example.test.", "TXT"

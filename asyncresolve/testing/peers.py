@@ -213,6 +213,17 @@ def require_peer(*names: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def require_root(reason: str = "binding port 53") -> None:
+    """In a test, demand root (for port 53, mount namespaces): fail under CI, skip elsewhere."""
+    import pytest  # only needed by tests
+
+    if os.geteuid() == 0:
+        return
+    if _in_ci():
+        pytest.fail(f"CI must run as root: {reason}", pytrace=False)
+    pytest.skip(f"needs root: {reason}")
+
+
 def random_loopback_block(rng: random.Random | None = None) -> str:
     """Return a random ``"127.X.Y."`` prefix, avoiding ``127.0.0.`` and 127.255.
 
