@@ -86,6 +86,9 @@ class IterativeBackend(Backend):
     """
 
     name = "iterative"
+    #: ``resolve`` ends by the query's deadline (every wait is capped by what is left of it,
+    #: then ``ResolveTimeout``): the chain spares it a timer of its own.
+    honours_deadline = True
 
     def __init__(
         self,
@@ -205,7 +208,7 @@ class IterativeBackend(Backend):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return self._timeout(res)
-                await self._exchange(res, action, min(action.timeout, remaining))
+                await self._exchange(res, action, min(action.timeout, remaining), remaining)
             elif isinstance(action, NeedSubResolution):
                 await self._sub_resolve(res, action, deadline)
             else:
@@ -219,7 +222,7 @@ class IterativeBackend(Backend):
     def _timeout(res: Resolution) -> ResolveTimeout:
         return ResolveTimeout(name=res.qname, rdtype=res.qtype, source="iterative")
 
-    async def _exchange(self, res: Resolution, action: SendQuery, timeout: float) -> None:
+    async def _exchange(self, res: Resolution, action: SendQuery, timeout: float, limit: float) -> None:
         key = (action.zone, action.qname, action.qtype)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -236,19 +239,19 @@ class IterativeBackend(Backend):
         self._inflight[key] = future
         outcome = _Outcome(action.server, error="failed: cancelled")
         try:
-            outcome = await self._ask(action, timeout)
+            outcome = await self._ask(action, timeout, limit)
         finally:
             del self._inflight[key]
             future.set_result(outcome)
         self._deliver(res, outcome, outcome.elapsed)
 
-    async def _ask(self, action: SendQuery, timeout: float) -> _Outcome:
+    async def _ask(self, action: SendQuery, timeout: float, limit: float) -> _Outcome:
         server = action.server
         stats = self.infra.servers
         self.stats.upstream_queries += 1
         started = time.monotonic()
         try:
-            response = await self.transport.query(server, action.qname, action.qtype, timeout)
+            response = await self.transport.query(server, action.qname, action.qtype, timeout, limit=limit)
         except TransportTimeout:
             stats.record_timeout(server)
             return _Outcome(server, error="timeout", elapsed=time.monotonic() - started)

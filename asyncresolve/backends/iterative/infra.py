@@ -51,10 +51,19 @@ def is_subdomain(name: str, zone: str) -> bool:
 
 
 def is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
+    known = _loopback_memo.get(ip)
+    if known is None:
+        try:
+            known = ipaddress.ip_address(ip).is_loopback
+        except ValueError:
+            known = False
+        if len(_loopback_memo) >= 4096:
+            _loopback_memo.clear()
+        _loopback_memo[ip] = known
+    return known
+
+
+_loopback_memo: dict[str, bool] = {}  # asked before every query sent: parse each text once
 
 
 class Infrastructure:

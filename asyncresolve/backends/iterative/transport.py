@@ -6,18 +6,24 @@ address and port, carries the query's ID and echoes its question (exactly, case
 included, when 0x20 randomisation is on); anything else is counted and ignored, and
 the wait goes on. A reply with the TC bit set is retried over TCP (RFC 7766) with the
 usual two-byte length prefix. Queries carry EDNS0 with a 1232-byte buffer (RFC 6891).
-Wire format is dnspython's.
+Wire format is dnspython's: queries are its rendering of a query cut into a template
+(only ID, name and type change), responses are parsed by ``dns.message.from_wire``
+(a final answer only up to its answer section: see ``Transport._parse``). On the
+standard selector loop the socket is watched with ``add_reader``; on other loops
+(uvloop) through their own datagram transport, which is cheaper there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import errno
 import secrets
 import socket
 import struct
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 import dns.exception
 import dns.flags
@@ -30,6 +36,10 @@ from .servers import ServerAddr
 
 _IN = dns.rdataclass.IN
 _TC = dns.flags.TC
+_TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
+_AA_BYTE = dns.flags.AA >> 8
+_QTAIL = struct.Struct("!HH")  # QTYPE, QCLASS
+_rdtypes: dict[str, int] = {}
 
 
 class TransportError(Exception):
@@ -46,6 +56,18 @@ class TransportUnreachable(TransportError):
 
 class TransportMalformed(TransportError):
     """The server answered, but with something unusable (unparsable, wrong question over TCP...)."""
+
+
+class _Question:
+    """One query on the wire: its ID, name (as sent) and type, and its wire form."""
+
+    __slots__ = ("name", "qid", "rdtype", "wire")
+
+    def __init__(self, qid: int, name: dns.name.Name, rdtype: int, wire: bytes) -> None:
+        self.qid = qid
+        self.name = name
+        self.rdtype = rdtype
+        self.wire = wire
 
 
 @dataclass(slots=True)
@@ -73,7 +95,11 @@ def randomise_case(name: str) -> str:
 
 
 def _random_port() -> int:
-    return 1024 + secrets.randbelow(65536 - 1024)
+    """Uniform in 1024..65535 (rejection sampling on 16 random bits: cheaper than randbelow)."""
+    while True:
+        port = secrets.randbits(16)
+        if port >= 1024:
+            return port
 
 
 class Transport:
@@ -96,9 +122,19 @@ class Transport:
         self.use_0x20 = use_0x20
         self._allowed = allowed
         self.stats = TransportStats()
+        # dnspython's rendering of a query for "." (ID 0), cut into header and OPT tail
+        template = self.make_query(".", "A")
+        template.id = 0
+        rendered = template.to_wire()
+        self._header_rest = rendered[2:12]  # flags and section counts
+        self._opt = rendered[12 + 1 + _QTAIL.size:]  # after the root name, QTYPE and QCLASS
 
     def make_query(self, qname: str, qtype: str) -> dns.message.QueryMessage:
-        """A non-recursive query with a random ID (and, with 0x20, a random-case name)."""
+        """A non-recursive query with a random ID (and, with 0x20, a random-case name).
+
+        (The send path does not build a ``Message``: see ``_question``; this is kept for
+        callers that want the query as dnspython sees it.)
+        """
         wire_name = randomise_case(qname) if self.use_0x20 else qname
         kwargs = {"use_edns": 0, "payload": self.edns_payload} if self.edns_payload else {"use_edns": False}
         return dns.message.make_query(
@@ -107,81 +143,117 @@ class Transport:
 
     def matches(self, query: dns.message.Message, response: dns.message.Message) -> bool:
         """Same ID and the same question (case-sensitively under 0x20)."""
-        if response.id != query.id or len(response.question) != 1:
-            return False
         asked = query.question[0]
+        return self._answers(response, query.id, asked.name, asked.rdtype)
+
+    def _answers(self, response: dns.message.Message, qid: int, name: dns.name.Name, rdtype: int) -> bool:
+        if response.id != qid or len(response.question) != 1:
+            return False
         got = response.question[0]
-        if got.rdtype != asked.rdtype or got.rdclass != asked.rdclass:
+        if got.rdtype != rdtype or got.rdclass != _IN:
             return False
         if self.use_0x20:
-            return got.name.labels == asked.name.labels  # type: ignore[no-any-return]
-        return got.name == asked.name  # type: ignore[no-any-return]
+            return got.name.labels == name.labels  # type: ignore[no-any-return]
+        return got.name == name  # type: ignore[no-any-return]
 
-    async def query(self, server: ServerAddr, qname: str, qtype: str, timeout: float) -> dns.message.Message:
-        """Ask ``server``; raise a ``TransportError`` subclass on failure."""
+    def _question(self, qname: str, qtype: str) -> _Question:
+        """The query to send: a random ID, the name (0x20 applied) and its wire form.
+
+        The wire is dnspython's rendering of a one-question query, cut into a template
+        at construction (header flags and counts, EDNS0 OPT record); only the ID, the
+        name (``Name.to_wire``) and the type change from query to query. Building and
+        rendering a ``Message`` per query cost more than the rest of the send path.
+        """
+        wire_name = randomise_case(qname) if self.use_0x20 else qname
+        name = dns.name.from_text(wire_name)
+        rdtype = _rdtypes.get(qtype)
+        if rdtype is None:
+            rdtype = _rdtypes[qtype] = int(dns.rdatatype.from_text(qtype))
+        qid = secrets.randbits(16)
+        wire = b"".join((
+            qid.to_bytes(2, "big"), self._header_rest, cast(bytes, name.to_wire()),
+            _QTAIL.pack(rdtype, _IN), self._opt,
+        ))
+        return _Question(qid, name, rdtype, wire)
+
+    def _parse(self, data: bytes, question: _Question) -> dns.message.Message | None:
+        """The response in ``data`` if it answers ``question`` (None: not ours, ignore it).
+
+        Raises dnspython's exceptions when the data is unusable. A response that answers
+        the question outright (AA, NOERROR, not truncated, an RRset of the name and type
+        asked in the answer section: nearly every final answer) is parsed up to the end
+        of its answer section only (dnspython, with NSCOUNT/ARCOUNT read as 0 and the
+        rest ignored as trailing): the engine reads nothing else of such an answer, and
+        the authority and additional sections cost two to three times the rest. Anything
+        else is parsed whole. (So an EDNS extended RCODE is not seen on such an answer:
+        with EDNS version 0 and no cookies sent, none can apply to it.)
+        """
+        if (data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE and data[6:8] != b"\0\0":
+            head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
+            if not self._answers(head, question.qid, question.name, question.rdtype):
+                return None
+            for rrset in head.answer:
+                if rrset.rdtype == question.rdtype and rrset.rdclass == _IN and rrset.name == question.name:
+                    return head
+        response = dns.message.from_wire(data, ignore_trailing=True)
+        if not self._answers(response, question.qid, question.name, question.rdtype):
+            return None
+        return response
+
+    async def query(
+        self, server: ServerAddr, qname: str, qtype: str, timeout: float, *, limit: float | None = None
+    ) -> dns.message.Message:
+        """Ask ``server``; raise a ``TransportError`` subclass on failure.
+
+        ``timeout`` bounds the UDP wait; a TCP retry (truncation) gets what is left of
+        it, at least 50 ms, but never more than what is left of ``limit`` (seconds from
+        now for the whole exchange: the caller's deadline).
+        """
         ip = server[0]
         check = self._allowed
         if check is not None and not check(ip):  # type: ignore[operator]
             raise TransportUnreachable(f"refusing to send to {ip}: not a loopback address")
-        query = self.make_query(qname, qtype)
-        wire = query.to_wire()
+        question = self._question(qname, qtype)
         started = time.monotonic()
-        response = await self._udp(server, query, wire, timeout)
+        response = await self._udp(server, question, timeout)
         if response.flags & _TC:
             self.stats.truncated += 1
-            remaining = timeout - (time.monotonic() - started)
-            response = await self._tcp(server, query, wire, max(remaining, 0.05))
+            spent = time.monotonic() - started
+            remaining = max(timeout - spent, 0.05)
+            if limit is not None:
+                remaining = min(remaining, limit - spent)
+                if remaining <= 0:
+                    self.stats.timeouts += 1
+                    raise TransportTimeout(f"{ip}#{server[1]}: truncated, no time left for TCP")
+            response = await self._tcp(server, question, remaining)
         return response
 
     # -- UDP -------------------------------------------------------------------------
-    async def _udp(
-        self, server: ServerAddr, query: dns.message.Message, wire: bytes, timeout: float
-    ) -> dns.message.Message:
+    async def _udp(self, server: ServerAddr, question: _Question, timeout: float) -> dns.message.Message:
         loop = asyncio.get_running_loop()
         ip, port = server
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        future: asyncio.Future[dns.message.Message] = loop.create_future()
+        exchange = _Exchange(self, server, question, future)
+        transport: asyncio.DatagramTransport | None = None
+        fd = -1
         try:
             sock.setblocking(False)
             _bind_random(sock, family)
-            future: asyncio.Future[dns.message.Message] = loop.create_future()
-            expected_id = query.id
-            stats = self.stats
-            saw_malformed = False
-
-            def on_readable() -> None:
-                nonlocal saw_malformed
-                while not future.done():
-                    try:
-                        data, addr = sock.recvfrom(65535)
-                    except (BlockingIOError, InterruptedError):
-                        return
-                    except OSError as exc:
-                        future.set_exception(TransportUnreachable(f"{ip}#{port}: {exc}"))
-                        return
-                    if addr[1] != port or not _same_ip(addr[0], ip):
-                        stats.ignored += 1
-                        continue
-                    if len(data) < 12 or struct.unpack_from("!H", data)[0] != expected_id:
-                        stats.ignored += 1
-                        continue
-                    try:
-                        response = dns.message.from_wire(data, ignore_trailing=True)
-                    except (dns.exception.DNSException, ValueError, struct.error):
-                        # right ID, unusable content: keep waiting for a good one (RFC 5452),
-                        # but report "malformed" rather than "timeout" if none comes
-                        stats.malformed += 1
-                        saw_malformed = True
-                        continue
-                    if not self.matches(query, response):
-                        stats.ignored += 1
-                        continue
-                    future.set_result(response)
-
-            loop.add_reader(sock.fileno(), on_readable)
+            if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+                # the standard selector loop: a reader callback is the cheapest there
+                fd = sock.fileno()
+                loop.add_reader(fd, _read_all, sock, exchange)
+            else:
+                # uvloop and other loops: their own datagram transport is cheaper than add_reader
+                transport, _ = await loop.create_datagram_endpoint(lambda: exchange, sock=sock)
             try:
                 try:
-                    sock.sendto(wire, (ip, port))
+                    if transport is None:
+                        sock.sendto(question.wire, server)
+                    else:
+                        transport.sendto(question.wire, server)
                 except OSError as exc:
                     raise TransportUnreachable(f"{ip}#{port}: {exc}") from None
                 self.stats.udp_queries += 1
@@ -190,20 +262,22 @@ class Transport:
                     return await future
                 except TransportTimeout:
                     self.stats.timeouts += 1
-                    if saw_malformed:
+                    if exchange.saw_malformed:
                         raise TransportMalformed(f"{ip}#{port}: malformed response") from None
                     raise
                 finally:
                     handle.cancel()
             finally:
-                loop.remove_reader(sock.fileno())
+                if fd >= 0:
+                    loop.remove_reader(fd)
         finally:
-            sock.close()
+            if transport is not None:
+                transport.close()  # closes the socket
+            else:
+                sock.close()
 
     # -- TCP -------------------------------------------------------------------------
-    async def _tcp(
-        self, server: ServerAddr, query: dns.message.Message, wire: bytes, timeout: float
-    ) -> dns.message.Message:
+    async def _tcp(self, server: ServerAddr, question: _Question, timeout: float) -> dns.message.Message:
         ip, port = server
         self.stats.tcp_queries += 1
         writer = None
@@ -213,7 +287,7 @@ class Transport:
                     reader, writer = await asyncio.open_connection(ip, port)
                 except OSError as exc:
                     raise TransportUnreachable(f"{ip}#{port} (TCP): {exc}") from None
-                writer.write(struct.pack("!H", len(wire)) + wire)
+                writer.write(struct.pack("!H", len(question.wire)) + question.wire)
                 await writer.drain()
                 size = struct.unpack("!H", await reader.readexactly(2))[0]
                 data = await reader.readexactly(size)
@@ -230,10 +304,72 @@ class Transport:
         except (dns.exception.DNSException, ValueError, struct.error) as exc:
             self.stats.malformed += 1
             raise TransportMalformed(f"{ip}#{port} (TCP): malformed response: {exc}") from None
-        if not self.matches(query, response):
+        if not self._answers(response, question.qid, question.name, question.rdtype):
             self.stats.ignored += 1
             raise TransportMalformed(f"{ip}#{port} (TCP): response does not match the query")
         return response
+
+
+class _Exchange(asyncio.DatagramProtocol):
+    """One UDP query in flight: judges every datagram that arrives, settles ``future``.
+
+    A datagram counts only if it comes from the server's address and port, carries the
+    query's ID and parses into a response to the question asked; the others are counted
+    (``ignored`` / ``malformed``) and the wait goes on (RFC 5452).
+    """
+
+    __slots__ = ("future", "question", "saw_malformed", "server", "transport")
+
+    def __init__(self, transport: Transport, server: ServerAddr, question: _Question,
+                 future: asyncio.Future[dns.message.Message]) -> None:
+        self.transport = transport
+        self.server = server
+        self.question = question
+        self.future = future
+        self.saw_malformed = False
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.future.done():
+            return
+        stats = self.transport.stats
+        ip, port = self.server
+        if addr[1] != port or not _same_ip(addr[0], ip):
+            stats.ignored += 1
+            return
+        if len(data) < 12 or int.from_bytes(data[:2], "big") != self.question.qid:
+            stats.ignored += 1
+            return
+        try:
+            response = self.transport._parse(data, self.question)
+        except (dns.exception.DNSException, ValueError, struct.error):
+            # right ID, unusable content: keep waiting for a good one (RFC 5452),
+            # but report "malformed" rather than "timeout" if none comes
+            stats.malformed += 1
+            self.saw_malformed = True
+            return
+        if response is None:
+            stats.ignored += 1
+            return
+        self.future.set_result(response)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.future.done():
+            ip, port = self.server
+            self.future.set_exception(TransportUnreachable(f"{ip}#{port}: {exc}"))
+
+
+def _read_all(sock: socket.socket, exchange: _Exchange) -> None:
+    """Reader callback of the selector loop: every datagram queued, until one is accepted."""
+    future = exchange.future
+    while not future.done():
+        try:
+            data, addr = sock.recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            exchange.error_received(exc)
+            return
+        exchange.datagram_received(data, addr)
 
 
 def _expire(future: asyncio.Future[dns.message.Message]) -> None:
