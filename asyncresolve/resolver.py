@@ -89,7 +89,9 @@ class Resolver:
             if value is not None:
                 stats.cache_hits += 1
                 if value.__class__ is Negative:
-                    raise value.error()
+                    error = value.error()
+                    stats.count_error(error)
+                    raise error
                 return value  # type: ignore[no-any-return]
             stats.cache_misses += 1
         if self._closed:

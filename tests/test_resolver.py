@@ -53,6 +53,7 @@ async def test_negative_answers_are_cached(scripted, clock):
             await r.resolve("gone.test")
         assert second.value.ttl == 40 and second.value.from_cache
         assert len(backend.calls) == 1
+        assert r.stats.errors == {"NXDomain": 2} and r.stats.cache_hits == 1
 
 
 async def test_invalid_input_fails_before_io(scripted):
