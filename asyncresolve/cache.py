@@ -27,7 +27,8 @@ CacheKey = Hashable
 class Negative:
     """A cached NXDOMAIN or NODATA: rebuilt into a fresh exception on every hit."""
 
-    __slots__ = ("_clock", "error_type", "expires_at", "name", "rdtype", "soa", "source")
+    __slots__ = ("_clock", "canonical_name", "cname_chain", "error_type", "expires_at", "name", "rdtype", "soa",
+                 "source")
 
     def __init__(self, error: NegativeAnswer, expires_at: float, clock: Clock) -> None:
         self.error_type = type(error)
@@ -35,13 +36,16 @@ class Negative:
         self.rdtype = error.rdtype
         self.source = error.source
         self.soa: SOARecord | None = error.soa
+        self.cname_chain = error.cname_chain
+        self.canonical_name = error.canonical_name
         self.expires_at = expires_at
         self._clock = clock
 
     def error(self) -> NegativeAnswer:
         ttl = max(0, int(self.expires_at - self._clock() + 0.999))
         return self.error_type(
-            name=self.name, rdtype=self.rdtype, source=self.source, ttl=ttl, soa=self.soa, from_cache=True
+            name=self.name, rdtype=self.rdtype, source=self.source, ttl=ttl, soa=self.soa, from_cache=True,
+            cname_chain=self.cname_chain, canonical_name=self.canonical_name,
         )
 
 

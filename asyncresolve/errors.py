@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .records import SOARecord
+    from .records import CNAMERecord, SOARecord
 
 
 class ResolveError(Exception):
@@ -42,7 +42,12 @@ class InvalidQuery(ResolveError, ValueError):
 
 
 class NegativeAnswer(ResolveError):
-    """The name or the record type does not exist; ``ttl`` says how long that holds (RFC 2308)."""
+    """The name or the record type does not exist; ``ttl`` says how long that holds (RFC 2308).
+
+    When CNAMEs led there, ``cname_chain`` holds them and ``canonical_name`` is the name that
+    does not exist (or has no record of the type); both are empty/None where the backend
+    does not know them.
+    """
 
     def __init__(
         self,
@@ -54,10 +59,14 @@ class NegativeAnswer(ResolveError):
         ttl: int | None = None,
         soa: SOARecord | None = None,
         from_cache: bool = False,
+        cname_chain: tuple[CNAMERecord, ...] = (),
+        canonical_name: str | None = None,
     ) -> None:
         self.ttl = ttl
         self.soa = soa
         self.from_cache = from_cache
+        self.cname_chain = tuple(cname_chain)
+        self.canonical_name = canonical_name
         super().__init__(message, name=name, rdtype=rdtype, source=source)
 
 

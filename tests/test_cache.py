@@ -1,6 +1,6 @@
 import pytest
 
-from asyncresolve import Answer, ARecord, NoAnswer, NXDomain, SOARecord, TTLCache
+from asyncresolve import Answer, ARecord, CNAMERecord, NoAnswer, NXDomain, SOARecord, TTLCache
 from asyncresolve.cache import Negative
 
 KEY = ("www.example.test.", "A", "IN")
@@ -51,6 +51,12 @@ def test_negative_entries_use_the_soa_ttl_and_the_default(clock):
     assert isinstance(value, Negative)
     error = value.error()
     assert isinstance(error, NXDomain) and error.ttl == 300 and error.soa == soa and error.from_cache
+    assert error.cname_chain == () and error.canonical_name is None
+    chain = (CNAMERecord("alias.test.", 60, "gone.example.test."),)
+    cache.store_negative(("alias.test.", "A", "IN"), NXDomain(name="alias.test.", rdtype="A", ttl=30,
+                                                              cname_chain=chain, canonical_name="gone.example.test."))
+    again = cache.lookup(("alias.test.", "A", "IN")).error()
+    assert again.cname_chain == chain and again.canonical_name == "gone.example.test."
     clock.advance(299)
     assert cache.lookup(KEY).error().ttl == 1
     clock.advance(1)

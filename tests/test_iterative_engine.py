@@ -540,9 +540,11 @@ def test_server_selection_by_srtt_and_backoff(clock: FakeClock) -> None:
     assert stats.timeout_for(new) == 0.5
     assert stats.timeout_for(fast) == pytest.approx(0.1)  # 10 ms + 4 * 5 ms, clamped to the minimum
     stats.record_timeout(fast)
+    assert stats.srtt(fast) == pytest.approx(0.1)  # at least the 100 ms it made us wait
+    assert stats.choose([slow, fast]) == slow  # pushed below the 50 ms server at once
     stats.record_timeout(fast)
-    assert stats.srtt(fast) == pytest.approx(0.040)
-    assert stats.choose([slow, fast]) == fast  # 40 ms still beats 50 ms
+    assert stats.srtt(fast) == pytest.approx(0.2)  # doubled
+    assert not stats.is_down(fast)
     stats.record_timeout(fast)  # third in a row: down
     assert stats.is_down(fast)
     assert stats.choose([slow, fast]) == slow

@@ -133,6 +133,8 @@ async def test_cname_to_a_name_that_does_not_exist(lab: Any) -> None:
     assert info.value.name == "dangling.example.test."
     assert info.value.soa is not None and info.value.soa.name == "other.test."
     assert info.value.ttl == 300
+    assert [(r.name, r.target) for r in info.value.cname_chain] == [("dangling.example.test.", "gone.other.test.")]
+    assert info.value.canonical_name == "gone.other.test."
 
 
 async def test_nxdomain_and_nodata_carry_the_soa(lab: Any) -> None:
@@ -177,7 +179,8 @@ async def test_server_that_drops_everything(lab: Any) -> None:
     b = backend(lab)
     dropper, good = lab.servers_for("example.test.")
     dropper.faults.drop_rate = 1.0
-    b.infra.servers.record_rtt(dropper.address, 0.0001)
+    b.infra.servers.record_rtt(dropper.address, 0.0001)  # the dropper looks best: asked first
+    b.infra.servers.record_rtt(good.address, 0.01)
     answer = await resolve(b, "www.example.test.")
     assert texts(answer) == ["192.0.2.1", "192.0.2.2"]
     assert dropper.query_count >= 1 and good.query_count >= 1

@@ -565,7 +565,10 @@ class Resolution:
     ) -> str:
         soa = self._soa(parsed, name)
         ttl = soa.negative_ttl if soa is not None else 0
-        self._done = Done(error=kind(name=self.qname, rdtype=self.qtype, source=SOURCE, ttl=ttl, soa=soa))
+        self._done = Done(error=kind(
+            name=self.qname, rdtype=self.qtype, source=SOURCE, ttl=ttl, soa=soa,
+            cname_chain=tuple(self.chain), canonical_name=name,
+        ))
         label = "NXDOMAIN" if kind is NXDomain else "NODATA"
         via = f" (for {name})" if name != self.qname else ""
         return f"{label}{via}, negative TTL {ttl}"

@@ -3,7 +3,8 @@
 Each server address keeps a smoothed round-trip time and its variance (RFC 6298
 style). Selection picks the lowest SRTT among the candidates; servers never measured
 get a small random score so that they are explored early and load spreads among them.
-Every timeout doubles the server's SRTT (pushing it down the list); after a few
+Every timeout doubles the server's SRTT, to at least the wait that expired (pushing it
+down the list); after a few
 timeouts in a row, or an ICMP-style error, the server is "down" for a back-off period
 and is only used again when no other candidate is left (a probe), so unreachable
 servers are retried later rather than never.
@@ -81,11 +82,14 @@ class ServerStats:
         stat.down_until = 0.0
 
     def record_timeout(self, server: ServerAddr) -> None:
-        """No response in time: double the SRTT; after ``down_after`` in a row, back off."""
+        """No response in time: the SRTT doubles, and is at least the wait that just expired
+        (so a silent server drops below responsive ones at once, as unbound's RTO does);
+        after ``down_after`` in a row, back off."""
+        waited = self.timeout_for(server)
         stat = self._get(server)
         stat.fails += 1
         base = stat.srtt if stat.srtt is not None else self.initial_timeout
-        stat.srtt = min(self.max_timeout, max(base, 0.001) * 2)
+        stat.srtt = min(self.max_timeout, max(base * 2, waited))
         if stat.fails >= self.down_after:
             backoff = min(self.max_backoff, 2.0 ** (stat.fails - self.down_after + 1))
             stat.down_until = self.clock() + backoff
