@@ -14,7 +14,6 @@ from .cache import CacheKey, Negative, TTLCache
 from .chain import Chain, FallthroughPolicy
 from .coalesce import Coalescer
 from .errors import (
-    InvalidName,
     InvalidQuery,
     NegativeAnswer,
     NoAnswer,
@@ -181,7 +180,10 @@ class Resolver:
             return await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=type,
                                                                 proto=proto, flags=flags)
         if isinstance(host, bytes):
-            host = host.decode("idna")
+            try:
+                host = host.decode("ascii")
+            except UnicodeDecodeError:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (not ASCII)") from None
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
@@ -219,4 +221,4 @@ class Resolver:
         return f"<Resolver backends={names} timeout={self.timeout}>"
 
 
-__all__ = ["InvalidName", "Resolver"]
+__all__ = ["Resolver"]

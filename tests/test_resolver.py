@@ -160,6 +160,10 @@ async def test_getaddrinfo_matches_loop_getaddrinfo_shape(scripted):
             await r.getaddrinfo("bad..name", 80)
         assert info.value.errno == socket.EAI_NONAME
         with pytest.raises(socket.gaierror) as info:
+            await r.getaddrinfo(b"\xff\xfe.test", 80)
+        assert info.value.errno == socket.EAI_NONAME
+        assert len(await r.getaddrinfo(b"d.test", 80, type=socket.SOCK_STREAM)) == 2
+        with pytest.raises(socket.gaierror) as info:
             await r.getaddrinfo("d.test", "no-such-service")
         assert info.value.errno == socket.EAI_SERVICE
         assert all(c == ("d.test.", "A") or c[0] != "127.0.0.1." for c in backend.calls)
