@@ -60,3 +60,18 @@ def test_reverse_names_round_trip():
     assert address_from_reverse_name("300.0.0.127.in-addr.arpa.") is None
     with pytest.raises(InvalidName):
         reverse_name("not-an-ip")
+
+
+def test_random_garbage_names_give_invalid_name_or_a_valid_result():
+    import random
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019-_.\\*@ \t\x00\x7fé€ß\u200b\ufffdＡ。"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        try:
+            result = normalize_name(text)
+        except InvalidName:
+            continue
+        assert result.endswith(".") and result.isascii() and result == result.lower()
+        assert len(result) <= 254 and all(0 < len(label) <= 63 for label in result[:-1].split(".") if result != ".")
