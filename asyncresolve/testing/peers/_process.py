@@ -372,6 +372,9 @@ class _Peer:
     def start(self) -> None:
         """Start the daemon and block until it answers; see :meth:`astart`."""
         self._check_not_running()
+        self._launch_and_wait()
+
+    def _launch_and_wait(self) -> None:
         try:
             self._launch()
             self._wait_ready()
@@ -389,12 +392,7 @@ class _Peer:
     def restart_sync(self) -> None:
         """Stop and start again on the same address and port (fresh state)."""
         self._terminate()
-        try:
-            self._launch()
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self._launch_and_wait()
 
     async def astart(self) -> None:
         """Start the daemon and wait, without blocking the loop, until it answers.
