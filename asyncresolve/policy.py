@@ -183,6 +183,8 @@ class AddressPolicy:
     def refusal(self, address: str | IPAddress, host: str | None = None) -> str | None:
         """Why ``address`` (reached for ``host``) is refused, or None if it is allowed."""
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+            ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
         forms: list[IPAddress] = [ip]
         inner = embedded_ipv4(ip)
         if inner is not None:
