@@ -114,7 +114,7 @@ def special_category(address: IPAddress) -> str | None:
     inner = embedded_ipv4(address)
     if inner is not None:
         category = special_category(inner)
-        return f"{category} (as {address})" if category else None
+        return f"{category} ({inner} embedded)" if category else None
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
         address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
     for network, category in _SPECIAL[address.version]:
