@@ -136,7 +136,8 @@ class AddressRefused(ResolveError):
         super().__init__(message, name=name, source=source)
 
     def _default_message(self) -> str:
-        return f"address {self.address} of {self.name} refused by policy: {self.reason}"
+        of = f" of {self.name}" if self.name and self.name != self.address else ""
+        return f"address {self.address}{of} refused by policy: {self.reason}"
 
 
 #: Errors after which the chain may ask the next capable backend (see ``FallthroughPolicy``).

@@ -207,7 +207,7 @@ class AddressPolicy:
         """Raise ``AddressRefused`` unless ``address`` is allowed."""
         reason = self.refusal(address, host)
         if reason is not None:
-            raise AddressRefused(name=host or str(address), address=str(address), reason=reason)
+            raise AddressRefused(name=host, address=str(address), reason=reason)
 
     def filter(self, host: str, addresses: Iterable[str]) -> list[str]:
         """The addresses of ``host`` that may be used, in their order; ``AddressRefused``

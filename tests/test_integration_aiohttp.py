@@ -5,6 +5,7 @@ import asyncio
 import socket
 
 import aiohttp
+import aiohttp.web
 import pytest
 from integration_support import CRAWL_ZONES, HOSTS, http_server, lab_resolver
 
@@ -132,3 +133,33 @@ async def test_a_resolver_passed_in_is_left_open_and_an_own_one_is_closed(dns_la
     own = AiohttpResolver()
     await own.close()
     assert own.resolver._closed
+
+
+async def test_ip_literal_guard_refuses_literal_hosts_before_connecting(dns_lab):
+    lab = await dns_lab(CRAWL_ZONES)
+    hits = []
+
+    async def handler(request):
+        hits.append(request.path)
+        return aiohttp.web.Response(text="reached")
+
+    async with http_server(handler=handler) as port, lab_resolver(lab) as resolver:
+        adapter = AiohttpResolver(resolver, policy=AddressPolicy())
+        connector = aiohttp.TCPConnector(resolver=adapter, use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector, middlewares=[adapter.ip_literal_guard]) as session:
+            for host in ("127.0.0.1", "[::ffff:127.0.0.1]", "2130706433"):
+                with pytest.raises(aiohttp.ClientConnectorError) as info:
+                    await session.get(f"http://{host}:{port}/literal")
+                assert isinstance(info.value.os_error, PermissionError), host
+                assert isinstance(info.value.os_error.__cause__, AddressRefused), host
+        # without the guard, aiohttp connects to a literal without asking its resolver
+        unguarded = session_for(resolver, policy=AddressPolicy())
+        async with unguarded as session, session.get(f"http://127.0.0.1:{port}/unguarded") as response:
+            assert await response.text() == "reached"
+        # the guard lets allowed literals through
+        adapter = AiohttpResolver(resolver, policy=AddressPolicy(allow=["127.0.0.1/32"]))
+        guarded = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=adapter),
+                                        middlewares=[adapter.ip_literal_guard])
+        async with guarded as session, session.get(f"http://127.0.0.1:{port}/allowed") as response:
+            assert response.status == 200
+    assert hits == ["/unguarded", "/allowed"]

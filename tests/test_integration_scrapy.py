@@ -89,7 +89,7 @@ with open(out, "w") as handle:
 PAGES = {
     ("www.site.test", "/"): ["/about", "http://blog.site.test:{port}/post", "http://v6.site.test:{port}/",
                              "http://gone.site.test:{port}/x", "http://inner.site.test:{port}/",
-                             "http://0x7f.0.0.9:{port}/"],
+                             "http://0x7f.0.0.9:{port}/", "http://127.0.0.9:{port}/"],
     ("www.site.test", "/about"): ["http://gone.site.test:{port}/y", "http://dual.site.test:{port}/"],
 }
 
@@ -153,12 +153,13 @@ def test_scrapy_crawls_a_local_site_by_lab_names(dns_lab_in_thread, site, tmp_pa
     }, results
     dns_errors = {error["url"]: error for error in results["dns_errors"]}
     assert set(dns_errors) == {base.format("gone") + "x", base.format("gone") + "y", base.format("inner"),
-                               f"http://0x7f.0.0.9:{site}/"}, results
+                               f"http://0x7f.0.0.9:{site}/", f"http://127.0.0.9:{site}/"}, results
     assert all(e["type"] == "CannotResolveHostError" for e in dns_errors.values()), dns_errors
     assert results["other_errors"] == []
     # the policy refusals are logged with their reason
     assert "refused inner.site.test: address 127.0.0.9 of inner.site.test refused by policy: loopback" in done.stderr
-    assert "refused 0x7f.0.0.9" in done.stderr
+    assert "refused 0x7f.0.0.9: address 127.0.0.9 of 0x7f.0.0.9 refused" in done.stderr
+    assert "refused 127.0.0.9: address 127.0.0.9 refused by policy: loopback" in done.stderr
     # nothing reached an address the policy refused
     assert all(server in ("127.0.0.1", "::1") for _, _, server in SiteHandler.hits)
     # positive and negative answers cached with their TTLs: one query per name and type

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import socket
 
+from aiohttp import ClientConnectorError, ClientRequest, ClientResponse
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_middlewares import ClientHandlerType
 
-from asyncresolve import ResolveError, Resolver
-from asyncresolve.policy import AddressPolicy
+from asyncresolve import AddressRefused, ResolveError, Resolver
+from asyncresolve.policy import AddressPolicy, parse_ip_host
 
 from ._connect import connect_addresses, os_error_for
 
@@ -35,6 +37,9 @@ class AiohttpResolver(AbstractResolver):
     order to try them (RFC 6724, interleaved per RFC 8305) for aiohttp's Happy Eyeballs.
     A lookup failure raises ``socket.gaierror`` chained to the asyncresolve error; aiohttp
     turns it into ``ClientConnectorDNSError`` naming the host.
+
+    aiohttp never asks its resolver about a URL whose host is an IP address: with a policy,
+    also pass ``middlewares=[resolver.ip_literal_guard]`` to the ``ClientSession``.
     """
 
     def __init__(
@@ -65,6 +70,22 @@ class AiohttpResolver(AbstractResolver):
             )
             for address in addresses
         ]
+
+    async def ip_literal_guard(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        """aiohttp client middleware: the policy for URLs whose host is an IP address (which
+        aiohttp connects to without asking the resolver), redirects included. A refused one
+        raises ``ClientConnectorError`` whose ``os_error`` is a ``PermissionError`` caused by
+        ``AddressRefused``, before any connection."""
+        host = request.url.raw_host
+        address = parse_ip_host(host) if self.policy is not None and host else None
+        if address is not None and self.policy is not None:
+            try:
+                self.policy.check(address, host)
+            except AddressRefused as error:
+                os_error = os_error_for(error)
+                os_error.__cause__ = error
+                raise ClientConnectorError(request.connection_key, os_error) from os_error
+        return await handler(request)
 
     async def close(self) -> None:
         if self._owns_resolver:
