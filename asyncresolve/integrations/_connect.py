@@ -31,7 +31,7 @@ async def connect_addresses(
     """
     numeric = parse_ip_host(host)
     if numeric is not None:
-        wanted = {socket.AF_INET: 4, socket.AF_INET6: 6}.get(socket.AddressFamily(family))
+        wanted = {int(socket.AF_INET): 4, int(socket.AF_INET6): 6}.get(int(family))
         if wanted is not None and numeric.version != wanted:
             raise NoAnswer(f"{host} is not an IPv{wanted} address", name=host, rdtype="A" if wanted == 4 else "AAAA")
         addresses = [str(numeric)]
