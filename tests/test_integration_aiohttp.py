@@ -163,3 +163,13 @@ async def test_ip_literal_guard_refuses_literal_hosts_before_connecting(dns_lab)
         async with guarded as session, session.get(f"http://127.0.0.1:{port}/allowed") as response:
             assert response.status == 200
     assert hits == ["/unguarded", "/allowed"]
+
+
+async def test_failures_are_cached_for_their_negative_ttl(dns_lab):
+    """aiohttp's own DNS cache does not keep failures: every request would ask again."""
+    lab = await dns_lab(CRAWL_ZONES)
+    async with lab_resolver(lab) as resolver, session_for(resolver) as session:
+        for _ in range(5):
+            with pytest.raises(aiohttp.ClientConnectorDNSError):
+                await session.get("http://gone.crawl.test:8080/")
+    assert sorted(q.type for q in lab.queries_for("gone.crawl.test")) == ["A", "AAAA"]
