@@ -224,3 +224,19 @@ async def test_dns_timeout_from_settings_bounds_each_lookup(dns_lab):
     assert [(a.type, a.host, a.port) for a in receiver.addresses] == [("TCP", "::1", 443), ("TCP", "127.0.0.1", 443)]
     await resolver._close().asFuture(asyncio.get_running_loop())
     assert resolver.resolver._closed
+
+
+def test_a_resolver_given_in_the_settings_stays_open_and_a_built_one_is_closed_at_shutdown():
+    from scrapy.settings import Settings
+
+    from asyncresolve import Resolver
+
+    given = Resolver()
+    crawler = type("Crawler", (), {"settings": Settings({"ASYNCRESOLVE_RESOLVER": given})})()
+    assert AsyncResolveResolver.from_crawler(crawler, FakeReactor(None))._owns_resolver is False
+    crawler.settings = Settings({"ASYNCRESOLVE_RESOLVER": Resolver})
+    built = AsyncResolveResolver.from_crawler(crawler, FakeReactor(None))
+    assert built._owns_resolver and built.resolver is not given
+    crawler.settings = Settings({"ASYNCRESOLVE_RESOLVER": "builtins.object"})
+    with pytest.raises(TypeError, match="must give a Resolver"):
+        AsyncResolveResolver.from_crawler(crawler, FakeReactor(None))

@@ -101,13 +101,15 @@ class AsyncResolveResolver:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> AsyncResolveResolver:
-        """Settings: ``ASYNCRESOLVE_RESOLVER`` (a ``Resolver``, a callable returning one, or an
-        import path to either), else ``ASYNCRESOLVE_NAMESERVERS`` (``["ip:port", ...]`` for a
-        c-ares chain) or the default chain, with a cache of ``DNSCACHE_SIZE`` entries (none
-        when ``DNSCACHE_ENABLED`` is false); ``ASYNCRESOLVE_POLICY``; ``DNS_TIMEOUT``."""
+        """Settings: ``ASYNCRESOLVE_RESOLVER`` (a ``Resolver``, which stays the caller's to
+        close, or a callable returning one, or an import path to either), else
+        ``ASYNCRESOLVE_NAMESERVERS`` (``["ip:port", ...]`` for a c-ares chain) or the default
+        chain, with a cache of ``DNSCACHE_SIZE`` entries (none when ``DNSCACHE_ENABLED`` is
+        false); ``ASYNCRESOLVE_POLICY``; ``DNS_TIMEOUT``."""
         settings = crawler.settings
-        resolver = _load(settings.get("ASYNCRESOLVE_RESOLVER"))
-        owned = resolver is None
+        configured = settings.get("ASYNCRESOLVE_RESOLVER")
+        resolver = _load(configured)
+        owned = not isinstance(configured, Resolver)  # built here or by a factory: closed at shutdown
         if resolver is None:
             cache = TTLCache(max_entries=settings.getint("DNSCACHE_SIZE")) if settings.getbool("DNSCACHE_ENABLED") \
                 else None
