@@ -9,6 +9,7 @@ import httpcore
 import httpx
 import pytest
 import trustme
+from aiohttp import web as aiohttp_web
 from integration_support import CRAWL_ZONES, http_server, lab_resolver
 
 from asyncresolve import AddressRefused, NXDomain
@@ -163,3 +164,21 @@ def test_transport_keeps_the_pool_options():
     assert proxied.network_backend.policy is None  # the proxy resolves the targets
     with pytest.raises(ValueError):
         AsyncResolveTransport(proxy="ftp://127.0.0.1:21")
+
+
+async def test_http_proxy_name_is_resolved_here_and_targets_by_the_proxy(dns_lab):
+    lab = await dns_lab(CRAWL_ZONES)
+    seen = []
+
+    async def proxy(request):
+        seen.append((request.method, str(request.url), request.headers.get("Host")))
+        return aiohttp_web.Response(text="from the proxy")
+
+    async with http_server(handler=proxy) as port, lab_resolver(lab) as resolver:
+        transport = AsyncResolveTransport(resolver, proxy=f"http://inner.crawl.test:{port}", policy=AddressPolicy())
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get("http://target.elsewhere.test/page")
+    assert response.text == "from the proxy"
+    assert seen and seen[0][2] == "target.elsewhere.test"
+    assert lab.queries_for("inner.crawl.test")  # the proxy's name went through asyncresolve
+    assert not lab.queries_for("target.elsewhere.test")  # the target's name is the proxy's business
