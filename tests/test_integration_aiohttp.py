@@ -173,3 +173,11 @@ async def test_failures_are_cached_for_their_negative_ttl(dns_lab):
             with pytest.raises(aiohttp.ClientConnectorDNSError):
                 await session.get("http://gone.crawl.test:8080/")
     assert sorted(q.type for q in lab.queries_for("gone.crawl.test")) == ["A", "AAAA"]
+
+
+@pytest.mark.parametrize("host", ["", "a..b", "x" * 300, "bad name.test", "-\x00-", "nope"])
+async def test_bad_hosts_are_dns_errors_not_crashes(dns_lab, host):
+    lab = await dns_lab(CRAWL_ZONES)
+    async with lab_resolver(lab, timeout=2.0) as resolver:
+        with pytest.raises(socket.gaierror):
+            await AiohttpResolver(resolver).resolve(host, 80, socket.AF_UNSPEC)
