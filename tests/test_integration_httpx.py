@@ -182,3 +182,51 @@ async def test_http_proxy_name_is_resolved_here_and_targets_by_the_proxy(dns_lab
     assert seen and seen[0][2] == "target.elsewhere.test"
     assert lab.queries_for("inner.crawl.test")  # the proxy's name went through asyncresolve
     assert not lab.queries_for("target.elsewhere.test")  # the target's name is the proxy's business
+
+
+async def test_http2_over_tls_by_lab_hostname(dns_lab, tmp_path):
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = f"{scope['http_version']} {dict(scope['headers']).get(b'host', b'')!r}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("secure.crawl.test")
+    (tmp_path / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    (tmp_path / "key.pem").write_bytes(cert.private_key_pem.bytes())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns and closes it
+    config.certfile, config.keyfile = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    config.alpn_protocols = ["h2", "http/1.1"]
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    lab = await dns_lab(CRAWL_ZONES)
+    try:
+        async with lab_resolver(lab) as resolver:
+            transport = AsyncResolveTransport(resolver, http2=True, verify=client_context)
+            async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+                for attempt in range(50):  # the server may still be starting
+                    try:
+                        response = await client.get(f"https://secure.crawl.test:{port}/h2")
+                        break
+                    except httpx.ConnectError:
+                        if attempt == 49:
+                            raise
+                        await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await server
+    assert response.http_version == "HTTP/2"
+    assert response.text == f"2 b'secure.crawl.test:{port}'"
