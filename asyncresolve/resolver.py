@@ -14,7 +14,6 @@ from .cache import CacheKey, Negative, TTLCache
 from .chain import Chain, FallthroughPolicy
 from .coalesce import Coalescer
 from .errors import (
-    InvalidQuery,
     NegativeAnswer,
     NoAnswer,
     NXDomain,
@@ -23,7 +22,7 @@ from .errors import (
     ResolveTimeout,
 )
 from .getaddrinfo import build_addrinfo, gaierror_for
-from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype
+from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
 _DEFAULT = object()
@@ -48,8 +47,7 @@ class Resolver:
         timeout: float = 5.0,
         fallthrough: FallthroughPolicy | None = None,
     ) -> None:
-        if not timeout > 0:
-            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
+        timeout = validate_timeout(timeout)
         if backends is None:
             from .backends import default_backends
 
@@ -74,8 +72,11 @@ class Resolver:
     async def resolve(self, name: str, rdtype: str | int = "A", timeout: float | None = None) -> Answer:
         """Resolve one (name, type); returns an ``Answer`` or raises a ``ResolveError``.
 
-        ``timeout`` overrides the resolver's deadline for this call.
+        ``timeout`` overrides the resolver's deadline for this call; it is checked on every
+        call, cache hits included (``InvalidQuery`` unless a number in (0, 86400]).
         """
+        if timeout is not None:
+            timeout = validate_timeout(timeout)
         try:
             key = (_name_memo[name], _type_memo[rdtype], "IN")
         except (KeyError, TypeError):
@@ -95,12 +96,8 @@ class Resolver:
             stats.cache_misses += 1
         if self._closed:
             raise ResolverClosed("resolver is closed", name=key[0], rdtype=key[1])
-        if timeout is None:
-            timeout = self.timeout
-        elif not timeout > 0:
-            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
         try:
-            return await self._coalescer.run(key, self._fetch, timeout)  # type: ignore[no-any-return]
+            return await self._coalescer.run(key, self._fetch, timeout or self.timeout)  # type: ignore[no-any-return]
         except ResolveError as error:
             stats.count_error(error)
             raise
