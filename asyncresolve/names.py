@@ -14,6 +14,7 @@ lookup, not a parse.
 from __future__ import annotations
 
 import ipaddress
+import numbers
 import re
 
 import dns.rdatatype
@@ -211,12 +212,12 @@ def validate_timeout(timeout: object) -> float:
     """``timeout`` as a float in (0, MAX_TIMEOUT], or ``InvalidQuery`` (strings, ``None``,
     booleans, NaN, infinities, zero, negatives, huge values)."""
     if timeout.__class__ is not float:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
             raise InvalidQuery(f"timeout must be a number of seconds, not {type(timeout).__name__}")
         try:
             timeout = float(timeout)
-        except OverflowError:
-            raise InvalidQuery(f"timeout too large: {quoted(timeout)}") from None
+        except (OverflowError, ValueError, TypeError):
+            raise InvalidQuery(f"timeout is not a usable number of seconds: {quoted(timeout)}") from None
     if not 0.0 < timeout <= MAX_TIMEOUT:  # type: ignore[operator]
         raise InvalidQuery(f"timeout must be in (0, {MAX_TIMEOUT:g}] seconds, not {timeout!r}")
     return timeout  # type: ignore[return-value]
