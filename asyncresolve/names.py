@@ -212,7 +212,7 @@ def validate_timeout(timeout: object) -> float:
     """``timeout`` as a float in (0, MAX_TIMEOUT], or ``InvalidQuery`` (strings, ``None``,
     booleans, NaN, infinities, zero, negatives, huge values)."""
     if timeout.__class__ is not float:
-        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        if timeout.__class__ is not int and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)):
             raise InvalidQuery(f"timeout must be a number of seconds, not {type(timeout).__name__}")
         try:
             timeout = float(timeout)

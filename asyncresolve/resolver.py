@@ -22,7 +22,7 @@ from .errors import (
     ResolveTimeout,
 )
 from .getaddrinfo import build_addrinfo, gaierror_for
-from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype, validate_timeout
+from .names import MAX_TIMEOUT, _name_memo, _type_memo, normalize_name, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
 _DEFAULT = object()
@@ -75,8 +75,8 @@ class Resolver:
         ``timeout`` overrides the resolver's deadline for this call; it is checked on every
         call, cache hits included (``InvalidQuery`` unless a number in (0, 86400]).
         """
-        if timeout is not None:
-            timeout = validate_timeout(timeout)
+        if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
+            timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
             key = (_name_memo[name], _type_memo[rdtype], "IN")
         except (KeyError, TypeError):
