@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from .errors import (
     ResolverClosed,
     ResolveTimeout,
 )
-from .getaddrinfo import build_addrinfo, gaierror_for
+from .getaddrinfo import getaddrinfo as _getaddrinfo
 from .names import MAX_TIMEOUT, _name_memo, _type_memo, normalize_name, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
@@ -172,29 +171,13 @@ class Resolver:
         proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, ...]]:
-        """Same arguments and result as ``loop.getaddrinfo``; raises ``socket.gaierror``."""
-        if host is None:
-            return await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=type,
-                                                                proto=proto, flags=flags)
-        if isinstance(host, bytes):
-            try:
-                host = host.decode("ascii")
-            except UnicodeDecodeError:
-                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (not ASCII)") from None
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            address = None
-        if address is not None or flags & socket.AI_NUMERICHOST:
-            # Literals need no lookup; the OS formats them (scope ids and all) without I/O.
-            return await asyncio.get_running_loop().getaddrinfo(
-                host, port, family=family, type=type, proto=proto, flags=flags | socket.AI_NUMERICHOST
-            )
-        try:
-            answers = await self._address_answers(host, family, None)
-        except (ResolveError, ValueError) as error:
-            raise gaierror_for(error) from error
-        return build_addrinfo(answers, port, family, type, proto, flags)
+        """Same arguments and result as ``loop.getaddrinfo``; raises ``socket.gaierror``.
+
+        The name is looked up through this resolver; everything else (numeric hosts, ports
+        and services, socket types and protocols, flags) is the C library's, without I/O.
+        See ``asyncresolve.getaddrinfo``.
+        """
+        return await _getaddrinfo(self, host, port, family, type, proto, flags)
 
     # -- lifecycle ----------------------------------------------------------------
     async def aclose(self) -> None:
