@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import operator
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,14 @@ def host_bytes(host: object) -> bytes | None:
     raise TypeError(f"getaddrinfo() argument 1 must be string or None, not {type(host).__name__}")
 
 
+def _c_int(value: object) -> int:
+    """An argument as ``socket.getaddrinfo`` parses its ints (first of all, like the stdlib)."""
+    number = operator.index(value)  # type: ignore[arg-type]  # TypeError, as the stdlib's
+    if not -(2**31) <= number < 2**31:
+        raise OverflowError("signed integer is out of range for a C int")
+    return number
+
+
 def _templates(port: Any, family: int, socktype: int, proto: int, flags: int
                ) -> dict[int, list[tuple[Any, ...]]]:
     """``{family: [(family, type, proto, port), ...]}``: the entries the OS gives each address
@@ -81,6 +90,7 @@ def _templates(port: Any, family: int, socktype: int, proto: int, flags: int
 async def getaddrinfo(
     resolver: Resolver, host: Any, port: Any, family: int, socktype: int, proto: int, flags: int
 ) -> list[AddrInfo]:
+    family, socktype, proto, flags = (_c_int(v) for v in (family, socktype, proto, flags))
     name = host_bytes(host)
     if name is None:  # no name, no lookup: the OS's passive/loopback addresses
         return await asyncio.get_running_loop().getaddrinfo(

@@ -88,3 +88,45 @@ def test_random_arguments_only_raise_invalid_name_or_invalid_query(name, rdtype,
                     assert isinstance(answer, Answer)
 
     asyncio.run(scenario())
+
+
+# -- getaddrinfo: only the errors the stdlib's would raise -------------------------------------
+
+_ports = st.one_of(st.none(), st.integers(min_value=-(2**66), max_value=2**66), st.text(max_size=12),
+                   st.binary(max_size=8), st.sampled_from(["http", "domain", "syslog", "80", b"53"]),
+                   st.floats(allow_nan=True), st.lists(st.integers(), max_size=2))
+_ints = st.one_of(st.integers(min_value=-(2**40), max_value=2**40), st.sampled_from([0, 1, 2, 10, 1024, 0x10000]),
+                  st.none(), st.text(max_size=3), st.floats(allow_nan=True))
+_hosts = st.one_of(st.none(), st.text(max_size=40), st.binary(max_size=20), st.integers(),
+                   st.sampled_from(["127.1", "0x7f.1", "::1%lo", ".", "a..b", "bücher.test", "ok.test", "x" * 300]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(host=_hosts, port=_ports, family=_ints, kind=_ints, proto=_ints, flags=_ints)
+def test_getaddrinfo_raises_only_what_the_stdlib_raises(host, port, family, kind, proto, flags):
+    """Whatever the arguments: a result, a ``socket.gaierror``, or the very exception type the
+    stdlib raises for them (``TypeError`` for a non-int family, ``OSError`` for a float
+    port...); never ``UnicodeError``, ``AttributeError`` or a crash of our own."""
+    import socket
+
+    try:  # no lookup: AI_NUMERICHOST only converts and checks the arguments
+        socket.getaddrinfo(host, port, family, kind, proto, (flags if isinstance(flags, int) else 0)
+                           | socket.AI_NUMERICHOST if isinstance(flags, int) else flags)
+        stdlib_error: type[BaseException] | None = None
+    except socket.gaierror:
+        stdlib_error = None
+    except UnicodeError:
+        stdlib_error = None  # the stdlib's idna codec: the resolver says gaierror(EAI_NONAME)
+    except Exception as error:
+        stdlib_error = type(error)
+
+    async def scenario() -> None:
+        async with Resolver([Everything()]) as r:
+            try:
+                await r.getaddrinfo(host, port, family=family, type=kind, proto=proto, flags=flags)
+            except socket.gaierror:
+                assert stdlib_error is None
+            except Exception as error:
+                assert stdlib_error is not None and isinstance(error, stdlib_error), repr(error)
+
+    asyncio.run(scenario())
