@@ -122,7 +122,7 @@ class NoBackend(ResolveError):
 
 
 class ResolverClosed(ResolveError):
-    """The resolver was closed."""
+    """The resolver was closed: before the call, or while the call waited for a lookup in flight."""
 
 
 #: Errors after which the chain may ask the next capable backend (see ``FallthroughPolicy``).

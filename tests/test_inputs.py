@@ -110,8 +110,8 @@ def test_getaddrinfo_raises_only_what_the_stdlib_raises(host, port, family, kind
     import socket
 
     try:  # no lookup: AI_NUMERICHOST only converts and checks the arguments
-        socket.getaddrinfo(host, port, family, kind, proto, (flags if isinstance(flags, int) else 0)
-                           | socket.AI_NUMERICHOST if isinstance(flags, int) else flags)
+        in_range = isinstance(flags, int) and -(2**31) <= flags < 2**31  # else: OverflowError first
+        socket.getaddrinfo(host, port, family, kind, proto, flags | socket.AI_NUMERICHOST if in_range else flags)
         stdlib_error: type[BaseException] | None = None
     except socket.gaierror:
         stdlib_error = None
