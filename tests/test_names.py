@@ -213,3 +213,20 @@ async def test_the_hosts_backend_compares_in_the_canonical_form(tmp_path, script
         assert (await r.resolve("www.example.co\\109")).addresses == ["203.0.113.5"]
         assert (await r.resolve("WWW.EXAMPLE.CO\\077.")).addresses == ["203.0.113.5"]
     assert dns_fallback.calls == []
+
+
+async def test_escaped_dot_is_invalid_name_through_every_backend_not_a_generic_error():
+    """``a\\.`` once reached the iterative backend and came back as a generic ResolveError
+    (an internal ValueError); it is InvalidName before any I/O, whatever the chain."""
+    from asyncresolve import Resolver
+    from asyncresolve.backends.cares import CaresBackend
+    from asyncresolve.backends.iterative import IterativeBackend
+
+    iterative = IterativeBackend(root_hints=[("127.0.0.1", 1)], port=1)
+    async with Resolver([iterative]) as r1, Resolver([CaresBackend(["127.0.0.1:1"])]) as r2:
+        for resolver in (r1, r2):
+            for bad in ("a\\.", "a\\.b.test", "a\\\\.test", "x\\000y.test"):
+                with pytest.raises(InvalidName):
+                    await resolver.resolve(bad, "A")
+        with pytest.raises(InvalidName):
+            await iterative.resolve_with_trace("a\\.", "A", timeout=1)
