@@ -49,6 +49,10 @@ def _as_v6(address: IPAddress) -> ipaddress.IPv6Address:
 
 
 def _lookup(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAddress) -> int:
+    return _label(address) if table is _LABELS else _precedence(address)
+
+
+def _table_value(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAddress) -> int:
     v6 = _as_v6(address)
     for network, value in table:
         if v6 in network:
@@ -56,6 +60,23 @@ def _lookup(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAdd
     return 1  # unreachable: ::/0 matches everything
 
 
+# The rules' inputs are pure functions of an address: computed once per address.
+@functools.lru_cache(maxsize=4096)
+def _label(address: IPAddress) -> int:
+    return _table_value(_LABELS, address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _precedence(address: IPAddress) -> int:
+    return _table_value(_PRECEDENCE, address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> IPAddress:
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+@functools.lru_cache(maxsize=4096)
 def _scope(address: IPAddress) -> int:
     if isinstance(address, ipaddress.IPv4Address):
         if address.is_loopback or address.is_link_local:
@@ -105,13 +126,12 @@ def source_address(destination: str) -> IPAddress | None:
     A ``connect()`` on a UDP socket only consults the routing table: no packet is sent.
     """
     host, scope_id = _strip_scope(destination)
-    address = ipaddress.ip_address(host)
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    family = socket.AF_INET6 if _parse(host).version == 6 else socket.AF_INET
     sockaddr: tuple[object, ...] = (host, 9, 0, scope_id) if family == socket.AF_INET6 else (host, 9)
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.connect(sockaddr)
-            return ipaddress.ip_address(_strip_scope(sock.getsockname()[0])[0])
+            return _parse(sock.getsockname()[0])
     except OSError:
         return None
 
@@ -137,8 +157,7 @@ def compare_destinations(a: str, b: str) -> int:
 
 
 def _candidate(index: int, text: str) -> _Candidate:
-    host, _ = _strip_scope(text)
-    return _Candidate(index, text, ipaddress.ip_address(host), source_address(text))
+    return _Candidate(index, text, _parse(text), source_address(text))
 
 
 def _compare_rules(a: _Candidate, b: _Candidate) -> int:

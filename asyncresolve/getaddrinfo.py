@@ -24,8 +24,10 @@ over-long label), this raises ``socket.gaierror(EAI_NONAME)``: every failure to 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import operator
+import re
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,9 @@ AddrInfo = tuple[Any, ...]
 _NODATA = getattr(socket, "EAI_NODATA", socket.EAI_NONAME)
 _NUMERIC_STANDIN: dict[int, str] = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 _TEMPLATE_MEMO_LIMIT = 4096
+#: What inet_aton (digits, dots, 0x hex) or inet_pton with a scope (colons, %zone) could
+#: read; any other name skips the OS's numeric parse. Names such as ``cafe.be`` still match.
+_MAYBE_NUMERIC = re.compile(rb"[0-9a-fA-FxX.]+|.*:.*|.*%.*", re.DOTALL)
 _templates_memo: dict[tuple[Any, ...], dict[int, list[tuple[Any, ...]]]] = {}
 
 
@@ -55,6 +60,22 @@ def host_bytes(host: object) -> bytes | None:
     if isinstance(host, (bytes, bytearray)):
         return bytes(host)
     raise TypeError(f"getaddrinfo() argument 1 must be string or None, not {type(host).__name__}")
+
+
+def _check_port(port: object) -> None:
+    """Refuse a port as ``socket.getaddrinfo`` converts it (before any lookup)."""
+    if port is None or isinstance(port, bytes):
+        return
+    if isinstance(port, int):
+        if not -(2**63) <= port < 2**63:
+            raise OverflowError("Python int too large to convert to C long")
+    elif isinstance(port, str):
+        try:
+            port.encode("utf-8")
+        except UnicodeError:
+            raise socket.gaierror(socket.EAI_SERVICE, "Servname not supported for ai_socktype") from None
+    else:
+        raise OSError("Int or String expected")
 
 
 def _c_int(value: object) -> int:
@@ -75,7 +96,7 @@ def _templates(port: Any, family: int, socktype: int, proto: int, flags: int
     if cached is not None:
         return cached
     families = (socket.AF_INET6, socket.AF_INET) if family == socket.AF_UNSPEC else (family,)
-    probe_flags = (flags & ~(socket.AI_ADDRCONFIG | socket.AI_CANONNAME)) | socket.AI_NUMERICHOST
+    probe_flags = (flags & ~int(socket.AI_ADDRCONFIG | socket.AI_CANONNAME)) | socket.AI_NUMERICHOST
     result: dict[int, list[tuple[Any, ...]]] = {}
     for fam in families:
         standin = _NUMERIC_STANDIN.get(fam, "127.0.0.1")
@@ -92,15 +113,17 @@ async def getaddrinfo(
 ) -> list[AddrInfo]:
     family, socktype, proto, flags = (_c_int(v) for v in (family, socktype, proto, flags))
     name = host_bytes(host)
+    _check_port(port)
     if name is None:  # no name, no lookup: the OS's passive/loopback addresses
         return await asyncio.get_running_loop().getaddrinfo(
             None, port, family=family, type=socktype, proto=proto, flags=flags)
-    try:
-        # A numeric host never needs a lookup: the OS parses it as inet_aton/inet_pton do.
-        return socket.getaddrinfo(name, port, family, socktype, proto, flags | socket.AI_NUMERICHOST)
-    except socket.gaierror as error:
-        if error.errno != socket.EAI_NONAME or flags & socket.AI_NUMERICHOST:
-            raise
+    if flags & socket.AI_NUMERICHOST or _MAYBE_NUMERIC.fullmatch(name):
+        try:
+            # A numeric host never needs a lookup: the OS parses it as inet_aton/inet_pton do.
+            return socket.getaddrinfo(name, port, family, socktype, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror as error:
+            if error.errno != socket.EAI_NONAME or flags & socket.AI_NUMERICHOST:
+                raise
     families: tuple[int, ...] = (family,) if family != socket.AF_UNSPEC else (socket.AF_INET6, socket.AF_INET)
     if flags & socket.AI_ADDRCONFIG:
         kept = addrconfig_families(family)
@@ -138,6 +161,7 @@ async def getaddrinfo(
     return result
 
 
+@functools.lru_cache(maxsize=4096)
 def _address_text(address: str) -> str:
     """The address as the C library prints it (``fd00::8000:0:0:1``, not ``fd00:0:0:0:8000::1``)."""
     try:
