@@ -8,9 +8,9 @@ such as ``127.1``/``0x7f.1``/``2130706433``/``fe80::1%lo``, odd names; int/str/b
 service names; families, socket types, protocols and flags) must give the same entries in
 an order the RFC 6724 rules allow, or the same ``gaierror`` code.
 
-The AI_ADDRCONFIG scenario adds a network namespace whose only addresses are 127.0.0.1,
-::1 and 192.0.2.9/24 (an IPv4-only host): AAAA answers are dropped under AI_ADDRCONFIG and
-IPv4 comes first without it, exactly as glibc decides.
+The AI_ADDRCONFIG scenarios add a network namespace with only loopback and the addresses
+given (an IPv4-only host: AAAA answers are dropped under AI_ADDRCONFIG and IPv4 comes first
+without it; loopback only; link-local IPv6 only; dual stack), exactly as glibc decides.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from asyncresolve.testing.peers import require_peer, require_root
 
@@ -47,10 +49,16 @@ def test_getaddrinfo_equals_the_c_library_over_a_grid():
     assert report["mismatches"] == [], json.dumps(report["mismatches"][:10], indent=1)
 
 
-def test_addrconfig_and_order_on_an_ipv4_only_host_equal_the_c_library():
+@pytest.mark.parametrize("addresses", [
+    ["192.0.2.9/24"],                  # IPv4-only host: no AAAA under AI_ADDRCONFIG, IPv4 first
+    [],                                # loopback only: glibc keeps both families for AF_UNSPEC
+    ["fe80::9/64"],                    # link-local IPv6 only: it counts, as glibc counts it
+    ["192.0.2.9/24", "fd00::9/64"],    # dual stack on a ULA
+], ids=["ipv4-only", "loopback-only", "link-local-v6", "dual-stack-ula"])
+def test_addrconfig_and_order_equal_the_c_library(addresses):
     _need_tools()
-    script = (f"ip link set lo up && ip addr add 192.0.2.9/24 dev lo && "
-              f"exec {sys.executable} {GRID} addrconfig 0 0")
+    added = "".join(f"ip addr add {a} dev lo && " for a in addresses)
+    script = f"ip link set lo up && {added}exec {sys.executable} {GRID} addrconfig 0 0"
     report = run_grid("unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script)
     assert report["cases"] == 36
     assert report["mismatches"] == [], json.dumps(report["mismatches"][:10], indent=1)
