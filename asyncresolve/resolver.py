@@ -13,6 +13,7 @@ from .cache import CacheKey, Negative, TTLCache
 from .chain import Chain, FallthroughPolicy
 from .coalesce import Coalescer
 from .errors import (
+    InvalidQuery,
     NegativeAnswer,
     NoAnswer,
     NXDomain,
@@ -25,6 +26,7 @@ from .names import MAX_TIMEOUT, _name_memo, _type_memo, normalize_name, normaliz
 from .stats import ResolverStats
 
 _DEFAULT = object()
+_ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
 
 
 class Resolver:
@@ -139,6 +141,8 @@ class Resolver:
 
         Raises ``NXDomain`` if the name does not exist, ``NoAnswer`` if it has neither type.
         """
+        if family not in _ADDRESS_FAMILIES or isinstance(family, bool):
+            raise InvalidQuery(f"family must be AF_UNSPEC, AF_INET or AF_INET6, not {family!r:.40}")
         answers = await self._address_answers(name, family, timeout)
         return [address for answer in answers for address in answer.addresses]
 

@@ -57,6 +57,14 @@ async def test_good_timeouts_of_every_numeric_kind_work():
             assert (await r.resolve("ok.test", timeout=timeout)).addresses == ["192.0.2.1"]
 
 
+async def test_resolve_addresses_refuses_a_bad_family():
+    async with Resolver([Everything()]) as r:
+        for bad in ("x", None, 12345, 1.5, [2]):
+            with pytest.raises(InvalidQuery):
+                await r.resolve_addresses("ok.test", family=bad)
+        assert await r.resolve_addresses("ok.test", family=2) == ["192.0.2.1"]
+
+
 async def test_type0_and_digit_strings_through_the_resolver():
     async with Resolver([Everything()]) as r:
         assert (await r.resolve("ok.test", "15")).rdtype == "MX"
