@@ -202,3 +202,24 @@ async def test_closing_a_lab_resolver_mid_lookup_gives_resolver_closed():
         await r.aclose()
         results = await asyncio.gather(*waiters, return_exceptions=True)
         assert all(isinstance(x, ResolverClosed) for x in results), results
+
+
+async def test_patient_callers_survive_a_half_dead_delegation_joined_by_hasty_ones():
+    """The issue's scenario: 20 names under a delegation whose first server is dead, each
+    looked up by a caller with timeout=0.1 and joined by one with timeout=5. Every patient
+    caller gets its answer (today 9 of 20 timed out with the hasty one)."""
+    from asyncresolve.backends.iterative import IterativeBackend
+    from asyncresolve.testing import DNSLab
+
+    zone = "\n".join(f"n{i} 60 IN A 192.0.2.{i + 1}" for i in range(20))
+    async with DNSLab({"half.test.": zone}, servers_per_zone={"half.test.": 2}) as lab:
+        lab.server_for("half.test.", 0).faults.drop_rate = 1.0
+        async with Resolver([IterativeBackend(root_hints=lab.root_hints, port=lab.port)]) as r:
+            hasty = [asyncio.ensure_future(r.resolve(f"n{i}.half.test", timeout=0.1)) for i in range(20)]
+            await asyncio.sleep(0)
+            patient = [asyncio.ensure_future(r.resolve(f"n{i}.half.test", timeout=5)) for i in range(20)]
+            await asyncio.gather(*hasty, return_exceptions=True)
+            answers = await asyncio.gather(*patient, return_exceptions=True)
+            failed = [a for a in answers if isinstance(a, BaseException)]
+            assert not failed, failed[:3]
+            assert [a.addresses for a in answers] == [[f"192.0.2.{i + 1}"] for i in range(20)]
