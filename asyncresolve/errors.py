@@ -122,7 +122,7 @@ class NoBackend(ResolveError):
 
 
 class ResolverClosed(ResolveError):
-    """The resolver was closed."""
+    """The resolver was closed: before the call, or while the call waited for a lookup in flight."""
 
 
 class AddressRefused(ResolveError):
