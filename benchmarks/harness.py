@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncresolve.stats import LatencyHistogram
+from asyncresolve.stats import BUCKET_BOUNDS, LatencyHistogram
 
 Lookup = Callable[[str], Awaitable[str | None]]
 HARD_MARGIN = 30.0  # seconds past a pass's limit after which in-flight lookups are cancelled
@@ -124,9 +124,20 @@ def summarise(passes: Sequence[PassResult]) -> dict[str, Any]:
         "success": sum(p.ok for p in passes) / done if done else 0.0,
         "p50_ms": latency.quantile(0.5) * 1e3,
         "p99_ms": latency.quantile(0.99) * 1e3,
-        "latency_buckets": [[bound, count] for bound, count in latency.cumulative() if count],
+        "latency_buckets": _distribution(latency),
         "first_error": next((p.first_error for p in passes if p.first_error), ""),
     }
+
+
+def _distribution(histogram: LatencyHistogram) -> list[list[float]]:
+    """``[[upper bound, lookups at most that slow], ...]`` in the fine buckets, from the first to the last sample."""
+    points: list[list[float]] = []
+    for bound, count in histogram.cumulative(BUCKET_BOUNDS):
+        if count:
+            points.append([bound, count])
+            if count == histogram.count:
+                break
+    return points
 
 
 def rotated(items: Sequence[Any], round_: int) -> list[Any]:

@@ -89,7 +89,7 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
     asyncio_cold = result["loops"].get("asyncio", {}).get("cold")
     if asyncio_cold:
         levels = asyncio_cold["levels"]
-        fig, ax = plt.subplots(figsize=(9, 5.5))
+        fig, ax = plt.subplots(figsize=(11, 5.5))
         for label, by_level in asyncio_cold["contenders"].items():
             ys = [by_level[str(lv)]["qps_median"] for lv in levels]
             lo = [by_level[str(lv)]["qps_min"] for lv in levels]
@@ -106,7 +106,7 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
         ax.set_ylabel("queries per second (median of rounds; band: min-max)")
         ax.set_title(f"Cold A lookups of {asyncio_cold['names']:,} distinct names (asyncio)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = directory / f"{stem}-throughput.png"
         fig.savefig(path, dpi=110)
@@ -148,7 +148,8 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
             xs = [j + i * width for j in range(len(labels))]
             ax.bar(xs, rates, width, label=f"{loop}, {'sequential' if conc == '1' else 'concurrency 1,000'}")
         ax.set_xticks([j + width * (len(bars) - 1) / 2 for j in range(len(labels))], labels)
-        ax.set_ylabel("cache hits per second (millions)")
+        ax.set_yscale("log")
+        ax.set_ylabel("cache hits per second (millions, log scale)")
         ax.set_title("Cache hits: await resolve() of a cached name, against a bare dict behind an await")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
