@@ -9,9 +9,25 @@ from typing import Any
 from .contenders import BASELINE
 
 
+def paired_ratio(by_label: dict[str, Any], label: str, other: str, level: int) -> float:
+    """Median over rounds of ``label``'s qps over ``other``'s in the same round.
+
+    Rounds run every contender back to back, so a pair shares the machine's state of the
+    moment: on a loaded machine this is steadier than a ratio of medians.
+    """
+    ours = by_label[label][str(level)]["qps_rounds"]
+    theirs = by_label[other][str(level)]["qps_rounds"]
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=False) if b)
+    if not ratios:
+        return 0.0
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+
+
 def cold_table(result: dict[str, Any], level: int) -> str:
     """Markdown table of scenario (1) at one concurrency, for every loop that ran it."""
-    rows = ["| loop | contender | qps (median) | spread (min-max) | x raw pycares | success | p50 ms | p99 ms |",
+    rows = ["| loop | contender | qps (median) | spread (min-max) | x raw pycares (paired) | success | p50 ms "
+            "| p99 ms |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for loop_name, scenarios in result["loops"].items():
         cold = scenarios.get("cold")
@@ -22,7 +38,8 @@ def cold_table(result: dict[str, Any], level: int) -> str:
             s = by_level[str(level)]
             cut = f" (cut: {s['cut']:,} not reached)" if s["cut"] else ""
             rows.append(f"| {loop_name} | {label} | {s['qps_median']:,.0f} | {s['qps_min']:,.0f}-{s['qps_max']:,.0f} "
-                        f"| {s['qps_median'] / base:.2f} | {s['success']:.1%}{cut} | {s['p50_ms']:.2f} "
+                        f"| {paired_ratio(cold['contenders'], label, BASELINE, level):.2f} "
+                        f"| {s['success']:.1%}{cut} | {s['p50_ms']:.2f} "
                         f"| {s['p99_ms']:.2f} |")
         perf = cold.get("dnsperf", {}).get(str(level))
         if perf:
@@ -38,17 +55,18 @@ def summary_lines(result: dict[str, Any], level: int) -> list[str]:
     for loop_name, scenarios in result["loops"].items():
         cold = scenarios.get("cold")
         if cold and str(level) in cold["contenders"].get(BASELINE, {}):
-            med = {label: by[str(level)]["qps_median"] for label, by in cold["contenders"].items()}
-            full = med.get("Resolver+cares", 0.0)
+            contenders = cold["contenders"]
 
-            def ratio(label: str, full: float = full, med: dict[str, float] = med) -> str:
-                return f"{full / med[label]:.2f}" if med.get(label) else "n/a"
+            def ratio(label: str, contenders: dict[str, Any] = contenders, mine: str = "Resolver+cares") -> str:
+                if label not in contenders or mine not in contenders:
+                    return "n/a"
+                return f"{paired_ratio(contenders, mine, label, level):.2f}"
 
             lines.append(f"[{loop_name}] c={level}: Resolver+cares / raw pycares = {ratio(BASELINE)} (target >= 0.95); "
                          f"/ aiodns = {ratio('aiodns query_dns')} (> 1); / dnspython = {ratio('dnspython async')} "
                          f"(>= 5); / getaddrinfo threads = {ratio('getaddrinfo threads')} (>= 2); "
-                         f"CaresBackend alone / raw = "
-                         f"{med.get('CaresBackend alone', 0) / med[BASELINE] if med.get(BASELINE) else 0:.2f}")
+                         f"CaresBackend alone / raw = {ratio(BASELINE, mine='CaresBackend alone')} "
+                         "(ratios: median of per-round pairs)")
         cache = scenarios.get("cache")
         if cache:
             hit = cache["contenders"]["Resolver cache hit"]
@@ -159,3 +177,73 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def other_tables(result: dict[str, Any]) -> str:
+    """Markdown tables of scenarios (2)-(6), as the README shows them."""
+    out = []
+    rows = ["| loop | contender | hits/s sequential | x dict floor | hits/s at concurrency 1,000 | x dict floor |",
+            "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for loop_name, scenarios in result["loops"].items():
+        for label, by in scenarios.get("cache", {}).get("contenders", {}).items():
+            rows.append(f"| {loop_name} | {label} | {by['1']['rate_median']:,.0f} | {by['1']['vs_floor']:.2f} "
+                        f"| {by['1000']['rate_median']:,.0f} | {by['1000']['vs_floor']:.2f} |")
+    if len(rows) > 2:
+        out.append("\n".join(rows))
+    rows = ["| loop | lookups | upstream queries | total ms | shared-future floor ms | one lookup ms "
+            "| total / (floor + one) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for loop_name, scenarios in result["loops"].items():
+        coal = scenarios.get("coalesce")
+        if coal:
+            rows.append(f"| {loop_name} | {coal['waiters']:,} | {coal['upstream_queries_max']} "
+                        f"| {coal['total_s_median'] * 1e3:.1f} | {coal['floor_s_median'] * 1e3:.1f} "
+                        f"| {coal['one_lookup_s_median'] * 1e3:.1f} | {coal['ratio_to_floor_plus_one']:.2f} |")
+    if len(rows) > 2:
+        out.append("\n".join(rows))
+    iterative = result.get("iterative", {})
+    if "loops" in iterative:
+        rows = ["| loop | contender (cold, from the root) | qps (median) | spread | success |",
+                "| --- | --- | ---: | ---: | ---: |"]
+        for loop_name, by_label in iterative["loops"].items():
+            for label, s in by_label.items():
+                rows.append(f"| {loop_name} | {label} | {s['qps_median']:,.0f} "
+                            f"| {s['qps_min']:,.0f}-{s['qps_max']:,.0f} | {s['success']:.1%} |")
+        out.append("\n".join(rows))
+    for loop_name, scenarios in result["loops"].items():
+        memory = scenarios.get("memory")
+        if memory:
+            line = (f"Memory ({loop_name}): {memory['bytes_per_entry']:,.0f} bytes per cached answer "
+                    f"({memory['entries']:,} entries through `Resolver` + `CaresBackend`); peak of that cold run "
+                    f"{memory['peak_mib_cold_run']:.1f} MiB above its start")
+            if "peak_mib_bulk" in memory:
+                line += f"; `resolve_many` peak {memory['peak_mib_bulk']:.1f} MiB"
+            out.append(line + ".")
+        bulk = scenarios.get("bulk")
+        if bulk and "skipped" in bulk:
+            out.append(f"Bulk ({loop_name}): {bulk['skipped']}.")
+        elif bulk:
+            out.append(f"Bulk ({loop_name}): `resolve_many` over {bulk['names']:,} names: "
+                       f"{bulk['qps_median']:,.0f} names/s (spread {bulk['qps_min']:,.0f}-{bulk['qps_max']:,.0f}), "
+                       f"success {bulk['success']:.1%}.")
+    return "\n\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report RESULT.json [--plots]``: the tables (and plots) of a finished run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--plots", action="store_true", help="redraw the PNGs beside the JSON")
+    args = parser.parse_args(argv)
+    result = json.loads(args.result.read_text())
+    level = result["headline_concurrency"]
+    print(cold_table(result, level), other_tables(result), "\n".join(summary_lines(result, level)), sep="\n\n")
+    if args.plots:
+        for path in plots(result, args.result.parent, args.result.stem):
+            print(f"plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

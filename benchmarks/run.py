@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     table = report.cold_table(result, args.headline)
     if table.count("\n") > 1:
         say("\n" + table)
+    say("\n" + report.other_tables(result))
     say("")
     for line in report.summary_lines(result, args.headline):
         say(line)
