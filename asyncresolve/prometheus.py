@@ -15,6 +15,7 @@ resolver's paths pay nothing for it::
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,54 +42,66 @@ _COUNTERS = (
 
 
 class ResolverCollector(Collector):
-    """A ``prometheus_client`` collector of one resolver's ``stats``.
+    """A ``prometheus_client`` collector of resolvers' ``stats``, one ``resolver`` label value each.
 
-    :param source: a ``Resolver`` (anything with a ``stats`` attribute) or a ``ResolverStats``.
+    :param source: a ``Resolver`` (anything with a ``stats`` attribute) or a ``ResolverStats``;
+        more can be added with :meth:`add`.
     :param namespace: prefix of every metric name.
-    :param name: value of the ``resolver`` label, to tell several resolvers of one process apart.
+    :param name: value of the ``resolver`` label for ``source``.
     """
 
-    def __init__(self, source: Any, *, namespace: str = "asyncresolve", name: str = "default") -> None:
+    def __init__(self, source: Any = None, *, namespace: str = "asyncresolve", name: str = "default") -> None:
+        self.namespace = namespace
+        self.sources: dict[str, ResolverStats] = {}
+        if source is not None:
+            self.add(source, name)
+
+    def add(self, source: Any, name: str = "default") -> None:
+        """Also collect ``source``'s figures, labelled ``resolver=name``."""
         stats = source if isinstance(source, ResolverStats) else getattr(source, "stats", None)
         if not isinstance(stats, ResolverStats):
             raise TypeError(f"expected a Resolver or a ResolverStats, not {type(source).__name__}")
-        self.stats = stats
-        self.namespace = namespace
-        self.name = name
+        if name in self.sources:
+            raise ValueError(f"a resolver labelled {name!r} is already collected")
+        self.sources[name] = stats
+
+    def remove(self, name: str) -> None:
+        self.sources.pop(name, None)
 
     def collect(self) -> Iterator[Metric]:
-        stats, ns, label = self.stats, self.namespace, [self.name]
+        ns = self.namespace
+        sources = sorted(self.sources.items())
         for attribute, documentation in _COUNTERS:
             counter = CounterMetricFamily(f"{ns}_{attribute}", documentation, labels=["resolver"])
-            counter.add_metric(label, getattr(stats, attribute))
+            for name, stats in sources:
+                counter.add_metric([name], getattr(stats, attribute))
             yield counter
 
         errors = CounterMetricFamily(f"{ns}_errors", "Errors raised to callers, by kind",
                                      labels=["resolver", "kind"])
-        for kind, count in sorted(stats.errors.items()):
-            errors.add_metric([self.name, kind], count)
-        yield errors
-
         ratio = GaugeMetricFamily(f"{ns}_cache_hit_ratio", "Cache hits over cache lookups", labels=["resolver"])
-        ratio.add_metric(label, stats.hit_ratio)
-        yield ratio
-        entries = stats.cache_entries
-        if entries is not None:
-            size = GaugeMetricFamily(f"{ns}_cache_entries", "Entries in the cache now", labels=["resolver"])
-            size.add_metric(label, entries)
-            yield size
-
+        size = GaugeMetricFamily(f"{ns}_cache_entries", "Entries in the cache now", labels=["resolver"])
         outcomes = CounterMetricFamily(f"{ns}_backend_outcomes", "Backend calls by outcome",
                                        labels=["resolver", "backend", "outcome"])
         latency = HistogramMetricFamily(f"{ns}_backend_latency_seconds", "Latency of backend calls",
                                         labels=["resolver", "backend"])
-        for backend_name, backend in sorted(stats.backends.items()):
-            for outcome in ("answers", "negatives", "errors", "passes"):
-                outcomes.add_metric([self.name, backend_name, outcome], getattr(backend, outcome))
-            histogram = backend.latency
-            buckets = [(_le(bound), float(count)) for bound, count in histogram.cumulative()]
-            buckets.append(("+Inf", float(histogram.count)))
-            latency.add_metric([self.name, backend_name], buckets, histogram.sum)
+        for name, stats in sources:
+            for kind, count in sorted(stats.errors.items()):
+                errors.add_metric([name, kind], count)
+            ratio.add_metric([name], stats.hit_ratio)
+            entries = stats.cache_entries
+            if entries is not None:
+                size.add_metric([name], entries)
+            for backend_name, backend in sorted(stats.backends.items()):
+                for outcome in ("answers", "negatives", "errors", "passes"):
+                    outcomes.add_metric([name, backend_name, outcome], getattr(backend, outcome))
+                histogram = backend.latency
+                buckets = [(_le(bound), float(count)) for bound, count in histogram.cumulative()]
+                buckets.append(("+Inf", float(histogram.count)))
+                latency.add_metric([name, backend_name], buckets, histogram.sum)
+        yield errors
+        yield ratio
+        yield size
         yield outcomes
         yield latency
 
@@ -97,10 +110,23 @@ def _le(bound: float) -> str:
     return f"{bound:.6g}"
 
 
-def register(source: Any, registry: CollectorRegistry = REGISTRY, **options: Any) -> ResolverCollector:
-    """Register a ``ResolverCollector`` of ``source`` in ``registry``; returns it (to unregister)."""
-    collector = ResolverCollector(source, **options)
-    registry.register(collector)
+_per_registry: weakref.WeakKeyDictionary[CollectorRegistry, ResolverCollector] = weakref.WeakKeyDictionary()
+
+
+def register(source: Any, registry: CollectorRegistry = REGISTRY, *, name: str = "default",
+             namespace: str = "asyncresolve") -> ResolverCollector:
+    """Collect ``source``'s figures in ``registry``, labelled ``resolver=name``; returns the collector.
+
+    Resolvers registered in the same registry share one collector (a registry refuses two
+    collectors of the same metric names), each with its own label value.
+    """
+    collector = _per_registry.get(registry)
+    if collector is None or collector.namespace != namespace:
+        collector = ResolverCollector(source, namespace=namespace, name=name)
+        registry.register(collector)
+        _per_registry[registry] = collector
+    else:
+        collector.add(source, name)
     return collector
 
 

@@ -204,3 +204,24 @@ def test_hot_entry_survives_churn_with_second_chance_eviction(clock):
     assert cache.lookup(hot) == "hot"
     assert len(cache) == 4 and cache.evictions == 97
     assert cache.lookup(("cold", 0)) is None and cache.lookup(("cold", 99)) == 99
+
+
+async def test_prometheus_several_resolvers_in_one_registry(scripted):
+    from prometheus_client import CollectorRegistry
+
+    from asyncresolve.prometheus import register
+
+    registry = CollectorRegistry()
+    backend = scripted(table={("a.test.", "A"): "192.0.2.1"})
+    async with Resolver([backend]) as web, Resolver([backend]) as mail:
+        first = register(web, registry, name="web")
+        assert register(mail, registry, name="mail") is first
+        with pytest.raises(ValueError):
+            register(mail, registry, name="mail")
+        await web.resolve("a.test")
+        for _ in range(3):
+            await mail.resolve("a.test")
+        assert registry.get_sample_value("asyncresolve_queries_total", {"resolver": "web"}) == 1
+        assert registry.get_sample_value("asyncresolve_queries_total", {"resolver": "mail"}) == 3
+        first.remove("mail")
+        assert registry.get_sample_value("asyncresolve_queries_total", {"resolver": "mail"}) is None
