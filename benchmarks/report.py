@@ -219,6 +219,13 @@ def other_tables(result: dict[str, Any]) -> str:
                 line += f"; `resolve_many` peak {memory['peak_mib_bulk']:.1f} MiB"
             out.append(line + ".")
         bulk = scenarios.get("bulk")
+        cli = (bulk or {}).get("cli", {})
+        if "qps" in cli:
+            out.append(f"Bulk CLI ({loop_name}): `python -m asyncresolve bulk` over {cli['names']:,} names: "
+                       f"{cli['qps']:,.0f} names/s ({cli['elapsed_s']:.1f} s, exit {cli['exit']}), NOERROR "
+                       f"{cli['success']:.1%}, peak RSS {cli['peak_rss_mib']:.0f} MiB.")
+        elif "skipped" in cli:
+            out.append(f"Bulk CLI ({loop_name}): {cli['skipped']}.")
         if bulk and "skipped" in bulk:
             out.append(f"Bulk ({loop_name}): {bulk['skipped']}.")
         elif bulk:
