@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import os
 import platform
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--headline", type=int, default=500, help="concurrency of the table (and of uvloop's run)")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--pass-limit", type=float, help="seconds per pass before it is cut")
+    parser.add_argument("--via", choices=["nsd", "unbound"], default="nsd",
+                        help="server of the cold, cache and bulk scenarios: NSD itself (default) or unbound "
+                             "with NSD's zone as a stub zone, its cache warmed with every name first")
     parser.add_argument("--stem", help="file name stem under benchmarks/results (default: the date)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-plots", action="store_true")
@@ -76,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     if os.environ.get(NAMESPACE_FLAG) == "1":
         return run(parse_args(argv))
-    parse_args(argv)  # errors and --help before anything starts
+    args = parse_args(argv)  # errors and --help before anything starts
     if os.geteuid() != 0:
         print("the benchmark needs root: its servers use port 53 and it runs in a private mount namespace",
               file=sys.stderr)
@@ -85,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for _ in range(64):
         block = random_loopback_block()
-        if port_is_free(f"{block}100", 53):
+        if port_is_free(f"{block}100", 53) and port_is_free(f"{block}53", 53):
             break
+    nameserver = f"{block}53" if args.via == "unbound" else f"{block}100"
     with tempfile.NamedTemporaryFile("w", prefix="bench-resolv-", suffix=".conf", delete=False) as conf:
-        conf.write(f"nameserver {block}100\noptions timeout:1 attempts:3\n")
-    env = {**os.environ, NAMESPACE_FLAG: "1", "ASYNCRESOLVE_BENCH_SERVER": f"{block}100",
+        conf.write(f"nameserver {nameserver}\noptions timeout:1 attempts:3\n")
+    env = {**os.environ, NAMESPACE_FLAG: "1", "ASYNCRESOLVE_BENCH_BLOCK": block,
            "ASYNCRESOLVE_BENCH_RESOLV_CONF": conf.name,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
     inner = 'mount --bind "$ASYNCRESOLVE_BENCH_RESOLV_CONF" /etc/resolv.conf && exec "$0" -m benchmarks "$@"'
@@ -133,6 +139,30 @@ def _machine() -> dict[str, Any]:
             "load_average_at_start": os.getloadavg()}
 
 
+@contextlib.contextmanager
+def warm_unbound(block: str, nsd: tuple[str, int], names: int) -> Iterator[tuple[str, int]]:
+    """unbound on ``{block}53``, NSD's zone as a stub zone, every name already in its cache."""
+    from asyncresolve.testing.peers import Unbound
+
+    from .contenders import raw_pycares
+    from .harness import run_pass
+    from .servers import cold_names, expected_address
+
+    config = ["msg-cache-size: 128m", "rrset-cache-size: 256m",
+              "stub-zone:", f"    name: {ORIGIN}", f"    stub-addr: {nsd[0]}@{nsd[1]}"]
+    with Unbound(root_hints=[nsd[0]], address=f"{block}53", port=53, extra_server_config=config) as unbound:
+        server = (unbound.address, unbound.port)
+
+        async def warm() -> Any:
+            async with raw_pycares(server) as lookup:
+                return await run_pass(cold_names(names), expected_address, 200, lookup, 300.0)
+
+        result = asyncio.run(warm())
+        say(f"unbound on {server[0]}:{server[1]}: cache warmed with {result.ok:,} of {names:,} names "
+            f"({result.qps:,.0f} qps cold)")
+        yield server
+
+
 def _loop_factory(name: str) -> Any:
     if name == "uvloop":
         import uvloop
@@ -145,23 +175,26 @@ def run(args: argparse.Namespace) -> int:
     from asyncresolve.testing.peers import NSD
 
     started = time.monotonic()
-    server_ip = os.environ["ASYNCRESOLVE_BENCH_SERVER"]
+    block = os.environ["ASYNCRESOLVE_BENCH_BLOCK"]
     zone_size = max(args.names, args.memory_names, args.bulk_names if "bulk" in args.only else 0)
     result: dict[str, Any] = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(), "versions": _versions(), "profile": "quick" if args.quick else "default",
-        "headline_concurrency": args.headline, "loops": {},
+        "headline_concurrency": args.headline, "via": args.via, "loops": {},
     }
     say(f"asyncresolve benchmarks ({result['profile']}): {result['machine']['cores']} cores, "
         f"{result['machine']['cpu']}, load {result['machine']['load_average_at_start']}")
     if not dnsperf_available():
         say("note: dnsperf not installed (apt-get install dnsperf): no C ceiling in this run")
     contenders = by_label(args.contenders)
-    with NSD({ORIGIN: flat_zone(zone_size)}, address=server_ip, port=53) as nsd:
+    with contextlib.ExitStack() as servers:
+        nsd = servers.enter_context(NSD({ORIGIN: flat_zone(zone_size)}, address=f"{block}100", port=53))
         server = (nsd.address, nsd.port)
-        say(f"NSD: {zone_size:,} names of {ORIGIN} on {server[0]}:{server[1]} (also in this namespace's "
-            "/etc/resolv.conf)")
+        say(f"NSD: {zone_size:,} names of {ORIGIN} on {server[0]}:{server[1]}")
+        if args.via == "unbound":
+            server = servers.enter_context(warm_unbound(block, server, zone_size))
+        say(f"server of the contenders (and of this namespace's /etc/resolv.conf): {server[0]}:{server[1]}")
         for loop_name in args.loops:
             first = loop_name == args.loops[0]
             ctx = Context(
