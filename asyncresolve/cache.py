@@ -5,9 +5,14 @@ real TTL (clamped to ``[min_ttl, max_ttl]``); negative ones (NXDOMAIN, NODATA) t
 TTL the backend reported, or ``negative_ttl`` when it knew none, clamped to
 ``negative_max_ttl``. The size is bounded; the least recently used entry goes first.
 
-``lookup`` is the resolver's hot path: a dict lookup, a clock read and an LRU touch, no
-lock, no I/O. When an entry is due for a refresh (prefetch or serve-stale) it calls the
-``on_refresh`` hook once and keeps serving the entry meanwhile.
+``lookup`` is the resolver's hot path: a dict lookup, a clock read, one comparison and a
+flag set, no lock, no I/O. When an entry is due for a refresh (prefetch or serve-stale) it
+calls the ``on_refresh`` hook once and keeps serving the entry meanwhile; the stale answers
+served and the prefetches started are counted on the cache and on the caller's ``stats``.
+
+Eviction is LRU by the second-chance (CLOCK) rule: a hit only marks its entry as used, and
+an entry that comes up for eviction while marked is given another round at the young end.
+That keeps the hit path free of any reordering of the table.
 """
 
 from __future__ import annotations
@@ -50,14 +55,17 @@ class Negative:
 
 
 class _Entry:
-    __slots__ = ("expires_at", "refresh_at", "refreshing", "stale_until", "value")
+    __slots__ = ("expires_at", "fresh_until", "refresh_at", "refreshing", "stale_until", "used", "value")
 
     def __init__(self, value: Any, expires_at: float, refresh_at: float, stale_until: float) -> None:
         self.value = value
         self.expires_at = expires_at
         self.refresh_at = refresh_at
         self.stale_until = stale_until
+        # Before this instant a hit needs no decision at all: one comparison on the hot path.
+        self.fresh_until = min(expires_at, refresh_at)
         self.refreshing = False
+        self.used = False
 
 
 _NEVER = float("inf")
@@ -119,29 +127,44 @@ class TTLCache:
         self.prefetches = 0
 
     # -- the resolver's hot path ------------------------------------------------
-    def lookup(self, key: CacheKey, on_refresh: Callable[[CacheKey], None] | None = None) -> Any:
+    def lookup(self, key: CacheKey, on_refresh: Callable[[CacheKey], None] | None = None,
+               stats: Any = None) -> Any:
         """The cached value (``Answer`` or ``Negative``) for ``key``, or None.
 
         Fresh entries are returned as they are. An entry due for prefetch, or an expired
         positive answer within the serve-stale window, triggers ``on_refresh(key)`` once.
+        ``stats`` (a ``ResolverStats``, optional) counts ``stale_served`` and ``prefetches``
+        for the caller, as the cache's own attributes of the same names do for all callers.
         """
         entry = self._entries.get(key)
         if entry is None:
             return None
         now = self.clock()
+        if now < entry.fresh_until:
+            entry.used = True
+            return entry.value
+        return self._lookup_due(key, entry, now, on_refresh, stats)
+
+    def _lookup_due(self, key: CacheKey, entry: _Entry, now: float,
+                    on_refresh: Callable[[CacheKey], None] | None, stats: Any) -> Any:
+        """``lookup`` of an entry due for prefetch, expired, or stale."""
         if now < entry.expires_at:
-            self._entries.move_to_end(key)
-            if now >= entry.refresh_at and on_refresh is not None and not entry.refreshing:
+            entry.used = True
+            if on_refresh is not None and not entry.refreshing:
                 entry.refreshing = True
                 self.prefetches += 1
+                if stats is not None:
+                    stats.prefetches += 1
                 on_refresh(key)
             return entry.value
         if now < entry.stale_until and on_refresh is not None:
-            self._entries.move_to_end(key)
+            entry.used = True
             if not entry.refreshing:
                 entry.refreshing = True
                 on_refresh(key)
             self.stale_served += 1
+            if stats is not None:
+                stats.stale_served += 1
             value: Answer = entry.value
             return value.replace(ttl=self.stale_answer_ttl, received_at=now, from_cache=True)
         if now >= entry.stale_until:
@@ -190,7 +213,7 @@ class TTLCache:
         if entry is None:
             return None
         if self.clock() < entry.expires_at:
-            self._entries.move_to_end(key)
+            entry.used = True
             return entry.value
         if self.clock() >= entry.stale_until:
             del self._entries[key]
@@ -218,7 +241,11 @@ class TTLCache:
         entries[key] = entry
         entries.move_to_end(key)
         while len(entries) > self.max_entries:
-            entries.popitem(last=False)
+            old_key, old = entries.popitem(last=False)
+            if old.used and old is not entry:
+                old.used = False  # used since its last round: a second chance at the young end
+                entries[old_key] = old
+                continue
             self.evictions += 1
 
     # -- housekeeping -------------------------------------------------------------

@@ -57,7 +57,7 @@ class Resolver:
             raise ValueError("a resolver needs at least one backend")
         self.cache: TTLCache | None = TTLCache() if cache is _DEFAULT else cache
         self.timeout = timeout
-        self.stats = ResolverStats()
+        self.stats = ResolverStats(cache=self.cache)
         self.chain = Chain(backends, fallthrough, self.stats)
         for backend in self.chain.backends:
             backend.attach(self.cache)
@@ -86,7 +86,7 @@ class Resolver:
         stats.queries += 1
         cache = self.cache
         if cache is not None:
-            value = cache.lookup(key, self._schedule_refresh)
+            value = cache.lookup(key, self._schedule_refresh, stats)
             if value is not None:
                 stats.cache_hits += 1
                 if value.__class__ is Negative:

@@ -1,0 +1,1 @@
+"""asyncresolve's benchmarks: ``python -m benchmarks`` runs every scenario for every contender."""
