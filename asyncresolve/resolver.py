@@ -80,6 +80,8 @@ class Resolver:
             key = (_name_memo[name], _type_memo[rdtype], "IN")
         except (KeyError, TypeError):
             key = (normalize_name(name), normalize_rdtype(rdtype), "IN")
+        if name[-1:] not in (".", b"."):  # relative: resolv.conf's search applies, another question
+            key = (key[0][:-1], key[1], "IN")
         stats = self.stats
         stats.queries += 1
         cache = self.cache
@@ -110,8 +112,9 @@ class Resolver:
         name: str = key[0]  # type: ignore[index]
         rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1
+        relative = not name.endswith(".")
         try:
-            answer = await self.chain.resolve(Query(name, rdtype, deadline))
+            answer = await self.chain.resolve(Query(name + "." if relative else name, rdtype, deadline, relative))
         except NegativeAnswer as error:
             if self.cache is not None:
                 self.cache.store_negative(key, error)

@@ -24,11 +24,17 @@ class NotMine(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One question to a backend. ``name`` is normalised (lower case, trailing dot)."""
+    """One question to a backend. ``name`` is normalised (lower case, trailing dot).
+
+    ``relative`` is True when the user typed the name without its trailing dot: backends
+    that read resolv.conf then apply its ``search`` list and ``ndots`` as glibc does; an
+    absolute name is never searched.
+    """
 
     name: str
     rdtype: str
     deadline: float  # on the event loop's clock (``loop.time()``)
+    relative: bool = False
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
