@@ -143,7 +143,8 @@ class HostsBackend(Backend):
             records = [AAAARecord(query.name, self.ttl, a) for a in ipv6]
         if not records:
             raise NoAnswer(name=query.name, rdtype=query.rdtype, source=self.name, ttl=self.ttl)
-        return Answer(query.name, query.rdtype, records, self.name, canonical_name=canonical)
+        return Answer(query.name, query.rdtype, records, self.name, canonical_name=canonical,
+                      ttl_known=False)
 
     def _reverse(self, query: Query) -> Answer:
         address = address_from_reverse_name(query.name)
@@ -151,4 +152,4 @@ class HostsBackend(Backend):
         if not names:
             raise NotMine
         records: list[Record] = [PTRRecord(query.name, self.ttl, n) for n in names]
-        return Answer(query.name, "PTR", records, self.name)
+        return Answer(query.name, "PTR", records, self.name, ttl_known=False)
