@@ -15,7 +15,7 @@ from asyncresolve import Resolver
 from asyncresolve.backends import HostsBackend
 from asyncresolve.backends import hosts as hosts_module
 from asyncresolve.backends.base import Query
-from asyncresolve.backends.hosts import canonical_name, hosts_key, parse_hosts
+from asyncresolve.backends.hosts import parse_hosts
 from asyncresolve.names import normalize_name
 
 
@@ -71,12 +71,16 @@ async def test_escaped_spellings_cannot_bypass_the_file(tmp_path: Path, scripted
 
 
 def test_an_escaped_dot_is_another_name() -> None:
+    from asyncresolve.backends.hosts import canonical_name
+
     assert canonical_name("www\\.example.com.") != "www.example.com."
     table = parse_hosts("192.0.2.7 www.example.com\n")
     assert table.lookup(canonical_name("www\\.example.com.")) is None
 
 
 def test_hosts_key_is_the_resolver_key() -> None:
+    from asyncresolve.backends.hosts import canonical_name, hosts_key
+
     for name in ("Localhost", "a-b_c.Example.TEST.", "x" * 63 + ".test", "bücher.example", "a.b.c.d.e.f"):
         assert hosts_key(name) == canonical_name(normalize_name(name))
 
@@ -87,7 +91,7 @@ def test_parse_is_linear_when_many_lines_share_an_address() -> None:
     started = time.perf_counter()
     table = parse_hosts(text)
     elapsed = time.perf_counter() - started
-    assert len(table.names) == 80_000 and table.lookup("ad79999.tracker.test.") is not None
+    assert len(table.names) == 80_000 and "ad79999.tracker.test." in table.names
     assert elapsed < 8, f"parse took {elapsed:.1f} s"
 
 
