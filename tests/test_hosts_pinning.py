@@ -149,3 +149,11 @@ async def test_one_reload_at_a_time_and_lookups_keep_the_old_table(tmp_path: Pat
         await asyncio.sleep(0.02)
     assert await ask("old.test.") == ["192.0.2.2"]
     assert peak == 1
+
+
+def test_parse_spellings_of_one_name() -> None:
+    table = parse_hosts("192.0.2.1 Abc.Test.\n192.0.2.2 abc.test\n192.0.2.3 ABC.TEST\n", multi=True)
+    assert list(table.names) == ["abc.test."]
+    assert table.lookup("abc.test.") == ("abc.test.", ("192.0.2.1", "192.0.2.2", "192.0.2.3"), ())
+    long_name = ".".join(["a" * 63] * 4)  # 255 characters: too long
+    assert parse_hosts(f"192.0.2.1 {long_name}\n").malformed == [1]

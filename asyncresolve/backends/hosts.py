@@ -46,6 +46,7 @@ DEFAULT_HOSTS_PATH = r"C:\Windows\System32\drivers\etc\hosts" if os.name == "nt"
 # lower-case form with a trailing dot; checked without calling it (a million names in an
 # ad-block list would churn the resolver's name memo).
 _PLAIN = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+_PLAIN_LOWER_RELATIVE = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
 
 Entry = tuple[str, tuple[str, ...], tuple[str, ...]]
 """(canonical name, IPv4 addresses, IPv6 addresses), in file order."""
@@ -108,9 +109,10 @@ def parse_hosts_lines(lines: Iterable[str], *, multi: bool = True) -> HostsTable
     addresses = table.addresses
     parsed_addresses: dict[str, str | None] = {}  # the address text of a line, once per spelling
     growing: dict[str, tuple[str, list[str], list[str]]] = {}  # names with several addresses
+    plain = _PLAIN_LOWER_RELATIVE.fullmatch
     for number, raw in enumerate(lines, start=1):
-        line = raw.split("#", 1)[0]
-        fields = line.split()
+        # lower case once per line: names are compared lower-cased, addresses parse either way
+        fields = (raw.split("#", 1)[0] if "#" in raw else raw).lower().split()
         if not fields:
             continue
         address = parsed_addresses.get(fields[0], "")
@@ -119,7 +121,11 @@ def parse_hosts_lines(lines: Iterable[str], *, multi: bool = True) -> HostsTable
         keys: list[str] = []
         if address is not None and len(fields) >= 2:
             try:
-                keys = [hosts_key(n) for n in fields[1:]]
+                for name in fields[1:]:
+                    if plain(name) and len(name) <= 253:
+                        keys.append(name + ".")
+                    else:
+                        keys.append(hosts_key(name))
             except InvalidName:
                 keys = []
         if not keys or address is None:
