@@ -17,7 +17,7 @@ from asyncresolve.backends import CaresBackend
 from asyncresolve.backends.base import Query
 from asyncresolve.testing import DNSLab
 
-ZONES = {"loops.test.": "a 300 IN A 192.0.2.1\nb 300 IN A 192.0.2.2\n"}
+ZONES = {"loops.test.": "a 300 IN A 192.0.2.1\nb 300 IN A 192.0.2.2\nmx 300 IN MX 10 a\n"}
 
 
 def query(name: str) -> Query:
@@ -55,6 +55,29 @@ def test_resolver_works_in_one_asyncio_run_then_another() -> None:
 
         assert asyncio.run(lookup("a.loops.test")) == ["192.0.2.1"]
         assert asyncio.run(lookup("b.loops.test")) == ["192.0.2.2"]
+        asyncio.run(resolver.aclose())
+
+
+def test_a_whole_chain_works_in_one_asyncio_run_then_another(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from asyncresolve.backends import HostsBackend, SystemBackend
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.9 pinned.loops.test\n")
+    nsswitch = tmp_path / "nsswitch.conf"
+    nsswitch.write_text("hosts: files mdns4_minimal dns\n")
+    with DNSLab(ZONES) as lab:
+        host, port = lab.stub_server
+        resolver = Resolver([HostsBackend(hosts), SystemBackend(nsswitch=nsswitch), CaresBackend([f"{host}:{port}"])],
+                            cache=None)
+
+        async def lookups() -> list[object]:
+            pinned = await resolver.resolve("pinned.loops.test", "A")
+            local = await resolver.resolve("localhost", "A")  # the OS's getaddrinfo: /etc/hosts
+            mx = await resolver.resolve("mx.loops.test", "MX")
+            return [pinned.source, local.source, "127.0.0.1" in local.addresses, mx.source, mx.ttl_known]
+
+        for _ in range(3):
+            assert asyncio.run(lookups()) == ["hosts", "system", True, "cares", True]
         asyncio.run(resolver.aclose())
 
 
