@@ -5,8 +5,6 @@ from __future__ import annotations
 from .base import Backend, NotMine, Query
 from .cares import CaresBackend
 from .hosts import HostsBackend, parse_hosts
-from .nsswitch import DEFAULT_NSSWITCH
-from .resolvconf import ResolvConf
 from .system import SystemBackend
 
 
@@ -23,7 +21,7 @@ def default_backends() -> list[Backend]:
     system backend answers A/AAAA as the OS does (``answer.ttl_known`` is False) and c-ares
     answers the other types, and A/AAAA when the OS fails transiently.
     """
-    return [HostsBackend(), SystemBackend(nsswitch=DEFAULT_NSSWITCH), CaresBackend()]
+    return [HostsBackend(), SystemBackend(nsswitch="/etc/nsswitch.conf"), CaresBackend()]
 
 
 __all__ = [
@@ -32,7 +30,6 @@ __all__ = [
     "HostsBackend",
     "NotMine",
     "Query",
-    "ResolvConf",
     "SystemBackend",
     "default_backends",
     "parse_hosts",
