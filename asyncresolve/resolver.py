@@ -112,9 +112,8 @@ class Resolver:
         name: str = key[0]  # type: ignore[index]
         rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1
-        relative = not name.endswith(".")
         try:
-            answer = await self.chain.resolve(Query(name + "." if relative else name, rdtype, deadline, relative))
+            answer = await self.chain.resolve(Query(name, rdtype, deadline))
         except NegativeAnswer as error:
             if self.cache is not None:
                 self.cache.store_negative(key, error)

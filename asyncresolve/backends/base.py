@@ -28,13 +28,19 @@ class Query:
 
     ``relative`` is True when the user typed the name without its trailing dot: backends
     that read resolv.conf then apply its ``search`` list and ``ndots`` as glibc does; an
-    absolute name is never searched.
+    absolute name is never searched. A query made with a name without its trailing dot
+    (the resolver's cache key of a relative name) gets the dot and ``relative=True``.
     """
 
     name: str
     rdtype: str
     deadline: float  # on the event loop's clock (``loop.time()``)
     relative: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.endswith("."):
+            object.__setattr__(self, "name", self.name + ".")
+            object.__setattr__(self, "relative", True)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
