@@ -15,6 +15,8 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from asyncresolve.testing import DNSLab
 from asyncresolve.testing.peers import require_peer, require_root
 
@@ -186,3 +188,19 @@ async def test_default_chain_without_search_list(tmp_path: Path) -> None:
     assert out["ndots"] == 1
     assert_same_as_getaddrinfo(out)
     assert out["ours"]["www A"]["error"] == "NXDomain"
+
+
+@pytest.mark.parametrize("resolv_extra", [
+    "search sub.example.test example.test\noptions ndots:1\n",
+    "search sub.example.test example.test\noptions ndots:0\n",
+    "domain example.test\n",
+    "search . example.test\n",
+])
+async def test_search_and_ndots_variants_equal_glibc(tmp_path: Path, resolv_extra: str) -> None:
+    require_peer("unshare")
+    require_root("port 53 and a private mount namespace")
+    async with DNSLab(ZONES, port=53) as lab:
+        out = await run_child(tmp_path, lab, "files dns", resolv_extra)
+    assert out["system_engaged"] is False
+    assert_same_as_getaddrinfo(out)
+    assert out["ours"]["www.example.test A"]["source"] == "cares"
