@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .answer import Answer
-from .backends.base import Backend, Query
+from .backends.base import Backend, Query, _key_names, key_name
 from .cache import CacheKey, Negative, TTLCache
 from .chain import Chain, FallthroughPolicy
 from .coalesce import Coalescer
@@ -23,7 +23,7 @@ from .errors import (
     ResolveTimeout,
 )
 from .getaddrinfo import build_addrinfo, gaierror_for
-from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype
+from .names import _type_memo, normalize_rdtype
 from .stats import ResolverStats
 
 _DEFAULT = object()
@@ -77,11 +77,9 @@ class Resolver:
         ``timeout`` overrides the resolver's deadline for this call.
         """
         try:
-            key = (_name_memo[name], _type_memo[rdtype], "IN")
+            key = (_key_names[name], _type_memo[rdtype], "IN")  # relative names: no dot, see key_name
         except (KeyError, TypeError):
-            key = (normalize_name(name), normalize_rdtype(rdtype), "IN")
-        if name[-1:] not in (".", b"."):  # relative: resolv.conf's search applies, another question
-            key = (key[0][:-1], key[1], "IN")
+            key = (key_name(name), normalize_rdtype(rdtype), "IN")
         stats = self.stats
         stats.queries += 1
         cache = self.cache

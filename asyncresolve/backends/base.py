@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..names import normalize_name
+
 if TYPE_CHECKING:
     from ..answer import Answer
     from ..cache import TTLCache
@@ -45,6 +47,26 @@ class Query:
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
         return self.deadline - asyncio.get_running_loop().time()
+
+
+_key_names: dict[object, str] = {}
+
+
+def key_name(name: object) -> str:
+    """The resolver's cache-key name of a name as the user typed it: normalised, and
+    without its trailing dot when it was typed relative (``"www"``, searched) so that it
+    is another question than ``"www."``. Memoised like ``normalize_name``, so a cache hit
+    is one dict lookup and hashes the same string object again. Raises ``InvalidName``."""
+    try:
+        return _key_names[name]
+    except (KeyError, TypeError):
+        pass
+    normal = normalize_name(name)
+    result = normal if normal == "." or name[-1:] in (".", b".") else normal[:-1]  # type: ignore[index]
+    if len(_key_names) >= 65_536:
+        _key_names.clear()
+    _key_names[name] = result
+    return result
 
 
 class Backend:
