@@ -20,6 +20,8 @@ async def test_localhost_through_getaddrinfo():
         assert answer.source == "system"
         assert "127.0.0.1" in [rec.address for rec in answer.records]
         assert answer.ttl == 30 and not answer.ttl_known
+        again = await r.resolve("localhost", "A")
+        assert again.from_cache and not again.ttl_known and again.to_dict()["ttl_known"] is False
 
 
 async def test_configurable_ttl():
