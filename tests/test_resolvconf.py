@@ -19,15 +19,23 @@ from asyncresolve.backends.resolvconf import ResolvConf, parse_resolv_conf, read
 
 def test_resolv_conf_fields_and_glibc_limits() -> None:
     conf = parse_resolv_conf(
-        "# comment\n; other\nnameserver 127.0.0.53\nnameserver bogus\nnameserver ::1\n"
-        "nameserver fe80::1%lo\nnameserver 127.0.0.9\n"
+        "# comment\n; other\nnameserver 127.0.0.53 # trailing text ignored\nnameserver bogus\n"
+        "nameserver ::1\nnameserver fe80::1%lo\nnameserver 127.0.0.9\n"
         "domain ignored.example\nsearch Corp.Example lab.example. corp.example\n"
-        "options ndots:99 timeout:0 attempts:9 rotate edns0\n",
+        "options ndots:99 timeout:0 attempts:9 rotate edns0 use-vc no-tld-query\n",
         hostname="host.local.example",
     )
     assert conf == ResolvConf(nameservers=("127.0.0.53", "::1", "fe80::1%lo"),
                               search=("corp.example.", "lab.example."), ndots=15, timeout=1.0, attempts=5,
-                              rotate=True)
+                              rotate=True, use_vc=True, no_tld_query=True)
+
+
+def test_resolv_conf_lines_as_glibc_reads_them() -> None:
+    # inet_aton forms; a keyword only at the start of a line; "#" later on a line is text
+    conf = parse_resolv_conf(" nameserver 127.0.0.3\nnameserver\t127.2\nsearch a.example #b\n"
+                             "search\noptions rotatex\n")
+    assert conf.nameservers == ("127.0.0.2",)
+    assert conf.search == ("a.example.", "#b.") and conf.rotate
 
 
 def test_resolv_conf_defaults_domain_and_environment(tmp_path: Path) -> None:
@@ -91,6 +99,11 @@ async def test_search_walk_errors_as_glibc() -> None:
     with pytest.raises(NXDomain):
         await search("www.", domains, 1, asker({"www.sub.example.": ServFail(rcode="REFUSED")}, asked))
     assert asked == ["www.sub.example.", "www."]
+    # no-tld-query: a dotless name that was searched is not tried as it is
+    asked = []
+    with pytest.raises(NXDomain):
+        await search("www.", domains, 1, asker({}, asked), no_tld_query=True)
+    assert asked == ["www.sub.example.", "www.example."]
     asked = []
     with pytest.raises(ResolveTimeout):
         await search("www.", domains, 1, asker({"www.sub.example.": ResolveTimeout(),

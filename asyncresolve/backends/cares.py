@@ -447,7 +447,8 @@ class CaresBackend(Backend):
     :param ndots: a relative name with at least this many dots is tried as it is first
         (default resolv.conf's, else 1).
     :param use_tcp: send every query over TCP (c-ares otherwise retries over TCP only when
-        a UDP reply is truncated).
+        a UDP reply is truncated); default resolv.conf's ``use-vc`` when the nameservers come
+        from it, else off.
     :param edns: add an EDNS0 OPT record (1232-byte UDP payload), as c-ares does by default.
     :param loop_mode: ``"sockets"`` (default: c-ares's sockets watched by the asyncio loop)
         or ``"thread"`` (c-ares's own event thread).
@@ -474,7 +475,7 @@ class CaresBackend(Backend):
         rotate: bool | None = None,
         search: Sequence[str] | None = None,
         ndots: int | None = None,
-        use_tcp: bool = False,
+        use_tcp: bool | None = None,
         edns: bool = True,
         loop_mode: LoopMode = "sockets",
         qcache_max_ttl: int = 0,
@@ -493,6 +494,7 @@ class CaresBackend(Backend):
         self._from_resolv_conf = nameservers is None
         self._search = None if search is None else tuple(normalize_name(d) for d in search)
         self._ndots = ndots
+        self._no_tld_query = False
         self._servers_csv = _server_csv(nameservers, port) if nameservers is not None else None
         self._port = port
         self._resolv_conf = os.fspath(resolv_conf)
@@ -571,7 +573,9 @@ class CaresBackend(Backend):
             conf = resolvconf.read_resolv_conf(self._resolv_conf)
             if self._servers_csv is None:
                 self._servers_csv = _server_csv(conf.nameservers, self._port)
-            for key, value in (("timeout", conf.timeout), ("tries", conf.attempts), ("rotate", conf.rotate)):
+            self._no_tld_query = conf.no_tld_query
+            for key, value in (("timeout", conf.timeout), ("tries", conf.attempts), ("rotate", conf.rotate),
+                               ("use_tcp", conf.use_vc)):
                 if self._options[key] is None:
                     self._options[key] = value
             if self._search is None:
@@ -579,7 +583,7 @@ class CaresBackend(Backend):
             if self._ndots is None:
                 self._ndots = conf.ndots
         else:
-            for key, value in (("timeout", 1.0), ("tries", 3), ("rotate", False)):
+            for key, value in (("timeout", 1.0), ("tries", 3), ("rotate", False), ("use_tcp", False)):
                 if self._options[key] is None:
                     self._options[key] = value
         assert self._servers_csv is not None
@@ -617,6 +621,7 @@ class CaresBackend(Backend):
             return await resolvconf.search(
                 query.name, self._search, self._ndots if self._ndots is not None else 1,
                 lambda name: self._ask(channel, replace(query, name=name, relative=False), code),
+                no_tld_query=self._no_tld_query,
             )
         return await self._ask(channel, query, code)
 

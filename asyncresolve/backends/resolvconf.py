@@ -39,6 +39,8 @@ class ResolvConf:
     timeout: float = 5.0
     attempts: int = 2
     rotate: bool = False
+    use_vc: bool = False  # ``options use-vc``: TCP only
+    no_tld_query: bool = False  # ``options no-tld-query``: a searched dotless name is not tried as it is
 
 
 def read_resolv_conf(path: str | os.PathLike[str] = DEFAULT_PATH, *,
@@ -60,23 +62,27 @@ def read_resolv_conf(path: str | os.PathLike[str] = DEFAULT_PATH, *,
 
 def parse_resolv_conf(text: str, *, environ: dict[str, str] | os._Environ[str] | None = None,
                       hostname: str = "") -> ResolvConf:
-    """Parse resolv.conf text. The last ``search`` or ``domain`` line wins; ``LOCALDOMAIN``
-    replaces the search list and ``RES_OPTIONS`` adds options, as in glibc."""
+    """Parse resolv.conf text as glibc's ``res_init`` does: a line starting with ``;`` or
+    ``#`` is a comment (a ``#`` later on a line is not); a keyword counts only at the start
+    of a line; the last ``search`` or ``domain`` line wins; ``LOCALDOMAIN`` replaces the
+    search list and ``RES_OPTIONS`` adds options; without a search list, the domain of the
+    host's name is searched."""
     environ = environ or {}
     nameservers: list[str] = []
     search: list[str] | None = None
     options: list[str] = []
-    for raw in text.splitlines():
-        # glibc skips lines starting with ; or #; a trailing comment is dropped here too.
-        line = raw.split("#", 1)[0].split(";", 1)[0]
-        fields = line.split()
-        if not fields:
+    for line in text.splitlines():
+        if line[:1] in (";", "#"):
             continue
-        keyword, values = fields[0], fields[1:]
-        if keyword == "nameserver" and values:
-            if len(nameservers) < MAX_NAMESERVERS and _is_address(values[0]):
-                nameservers.append(values[0])
-        elif keyword == "domain" and values:
+        keyword, _, rest = line.replace("\t", " ").partition(" ")
+        values = rest.split()
+        if not values:
+            continue
+        if keyword == "nameserver":
+            address = _nameserver(values[0])
+            if address is not None and len(nameservers) < MAX_NAMESERVERS:
+                nameservers.append(address)
+        elif keyword == "domain":
             search = values[:1]
         elif keyword == "search":
             search = values
@@ -84,25 +90,39 @@ def parse_resolv_conf(text: str, *, environ: dict[str, str] | os._Environ[str] |
             options.extend(values)
     if "LOCALDOMAIN" in environ:
         search = environ["LOCALDOMAIN"].split()
-    options.extend(environ.get("RES_OPTIONS", "").split())
-    if search is None:  # glibc: the domain of the host's name
+    if not search:
         search = [hostname.split(".", 1)[1]] if "." in hostname.strip(".") else []
-    ndots, timeout, attempts, rotate = 1, 5.0, 2, False
+    options.extend(environ.get("RES_OPTIONS", "").split())
+    ndots, timeout, attempts = 1, 5.0, 2
+    flags: set[str] = set()
     for option in options:
-        name, _, value = option.partition(":")
-        if name == "ndots":
-            ndots = max(0, min(_atoi(value), MAX_NDOTS))
-        elif name == "timeout":
-            timeout = float(max(1, min(_atoi(value), MAX_TIMEOUT)))
-        elif name == "attempts":
-            attempts = max(1, min(_atoi(value), MAX_ATTEMPTS))
-        elif name == "rotate":
-            rotate = True
+        if option.startswith("ndots:"):
+            ndots = max(0, min(_atoi(option[6:]), MAX_NDOTS))
+        elif option.startswith("timeout:"):
+            timeout = float(max(1, min(_atoi(option[8:]), MAX_TIMEOUT)))
+        elif option.startswith("attempts:"):
+            attempts = max(1, min(_atoi(option[9:]), MAX_ATTEMPTS))
+        else:  # glibc compares the option's length only: "rotate" matches "rotatex"
+            flags.update(flag for flag in _FLAGS if option.startswith(flag))
     return ResolvConf(
         nameservers=tuple(nameservers) or ("127.0.0.1",),
         search=tuple(dict.fromkeys(d for d in map(_domain, search) if d is not None)),
-        ndots=ndots, timeout=timeout, attempts=attempts, rotate=rotate,
+        ndots=ndots, timeout=timeout, attempts=attempts, rotate="rotate" in flags,
+        use_vc="use-vc" in flags, no_tld_query=bool(flags & {"no-tld-query", "no_tld_query"}),
     )
+
+
+_FLAGS = ("rotate", "use-vc", "no-tld-query", "no_tld_query")
+
+
+def _nameserver(text: str) -> str | None:
+    """glibc's reading of a nameserver address: IPv4 as ``inet_aton`` (``127.1`` too), else
+    IPv6 with an optional ``%scope``."""
+    try:
+        return socket.inet_ntoa(socket.inet_aton(text))
+    except OSError:
+        pass
+    return text if _is_address(text) and ":" in text else None
 
 
 def search_candidates(name: str, search: tuple[str, ...], ndots: int) -> list[str]:
@@ -159,7 +179,7 @@ def _atoi(text: str) -> int:
 
 
 async def search(name: str, conf_search: tuple[str, ...], ndots: int,
-                 ask: Callable[[str], Awaitable[Answer]]) -> Answer:
+                 ask: Callable[[str], Awaitable[Answer]], *, no_tld_query: bool = False) -> Answer:
     """Resolve the relative ``name`` through the search list, with glibc's rules
     (``res_nsearch``): ``ask(candidate)`` queries one absolute name.
 
@@ -211,13 +231,15 @@ async def search(name: str, conf_search: tuple[str, ...], ndots: int,
             servfail = servfail or outcome
         elif not isinstance(outcome, NXDomain):
             break
-    if not (tried_as_is or root_on_list):
+    searched = bool(conf_search)
+    if (dots or not searched or not no_tld_query) and not (tried_as_is or root_on_list):
         outcome = await attempt(name)
         if isinstance(outcome, Answer):
             return outcome
         last = outcome
     error = first_error or nodata or servfail or last
-    assert error is not None
+    if error is None:  # no-tld-query and an empty walk: nothing was asked
+        error = NXDomain(name=name)
     raise _final(error, negative_ttls)
 
 
