@@ -157,3 +157,29 @@ def test_parse_spellings_of_one_name() -> None:
     assert table.lookup("abc.test.") == ("abc.test.", ("192.0.2.1", "192.0.2.2", "192.0.2.3"), ())
     long_name = ".".join(["a" * 63] * 4)  # 255 characters: too long
     assert parse_hosts(f"192.0.2.1 {long_name}\n").malformed == [1]
+
+
+async def test_aclose_waits_for_a_reload_in_flight(tmp_path: Path, monkeypatch) -> None:
+    hosts = pinned_file(tmp_path / "hosts", 3)
+    backend = HostsBackend(hosts, reload_interval=0.0)
+    loop = asyncio.get_running_loop()
+    await backend.resolve(Query("pinned1.test.", "A", loop.time() + 2))
+    gate, running = threading.Event(), threading.Event()
+    real = hosts_module.parse_hosts_lines
+
+    def slow_parse(lines, **kwargs):  # type: ignore[no-untyped-def]
+        running.set()
+        gate.wait(10)
+        return real(lines, **kwargs)
+
+    monkeypatch.setattr(hosts_module, "parse_hosts_lines", slow_parse)
+    future = time.time() + 10
+    os.utime(hosts, (future, future))
+    await backend.resolve(Query("pinned1.test.", "A", loop.time() + 2))  # starts a background reload
+    assert await asyncio.to_thread(running.wait, 10)
+    closing = asyncio.ensure_future(backend.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    gate.set()
+    await asyncio.wait_for(closing, 10)
+    assert backend._checking is not None and backend._checking.done()

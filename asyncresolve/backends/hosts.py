@@ -255,6 +255,13 @@ class HostsBackend(Backend):
         except Exception:  # never fatal: the old table stays; retried at the next interval
             log.exception("hosts file %s: reload failed", self.path)
 
+    async def aclose(self) -> None:
+        """Wait for a check or parse in flight (a worker thread cannot be stopped), so that
+        nothing of the backend runs afterwards."""
+        task = self._checking
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(task)
+
     # -- answering ------------------------------------------------------------------
     async def resolve(self, query: Query) -> Answer:
         if not self._loaded or time.monotonic() >= self._next_check:

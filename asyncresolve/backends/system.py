@@ -81,6 +81,12 @@ class SystemBackend(Backend):
         self.engaged = not files_and_dns_only(sources)
         return self.engaged
 
+    async def aclose(self) -> None:
+        """Wait for the nsswitch.conf read if one is in flight."""
+        task = self._deciding
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(task)
+
     async def resolve(self, query: Query) -> Answer:
         if self.engaged is not True and not await self.decide():
             raise NotMine
