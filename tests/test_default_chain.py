@@ -40,6 +40,7 @@ HOSTS = """\
 127.0.0.1   localhost
 ::1         localhost ip6-localhost
 192.0.2.99  pinned.example.test pinned
+192.0.2.98  pinned.example.test
 """
 
 # (name as typed, family) compared with the OS's getaddrinfo. Differences by design:
@@ -102,14 +103,15 @@ asyncio.run(main())
 """
 
 
-async def run_child(tmp_path: Path, lab: DNSLab, nsswitch: str, resolv_extra: str = "") -> dict[str, Any]:
+async def run_child(tmp_path: Path, lab: DNSLab, nsswitch: str, resolv_extra: str = "",
+                    host_conf: str = "multi on\n") -> dict[str, Any]:
     address, port = lab.stub_server
     assert port == 53 and address.startswith("127.")
     files = {
         "resolv.conf": f"nameserver {address}\n{resolv_extra}options timeout:1 attempts:2\n",
         "nsswitch.conf": f"passwd: files\nhosts: {nsswitch}\nnetworks: files\n",
         "hosts": HOSTS,
-        "host.conf": "multi on\n",
+        "host.conf": host_conf,
     }
     mounts = []
     for name, text in files.items():
@@ -130,6 +132,7 @@ def assert_same_as_getaddrinfo(out: dict[str, Any]) -> None:
         ours = out["ours"][key]
         if key in PINNED_NOT_GLIBC:
             assert ours["source"] == "hosts" and theirs == ["192.0.2.66"], (key, ours, theirs)
+            assert "192.0.2.99" in ours["addresses"]
             continue
         if theirs == ["gaierror"]:
             assert "error" in ours, (key, ours)
@@ -204,3 +207,14 @@ async def test_search_and_ndots_variants_equal_glibc(tmp_path: Path, resolv_extr
     assert out["system_engaged"] is False
     assert_same_as_getaddrinfo(out)
     assert out["ours"]["www.example.test A"]["source"] == "cares"
+
+
+@pytest.mark.parametrize("host_conf", ["multi on\n", "multi off\n", ""])
+async def test_host_conf_multi_as_glibc(tmp_path: Path, host_conf: str) -> None:
+    require_peer("unshare")
+    require_root("port 53 and a private mount namespace")
+    async with DNSLab(ZONES, port=53) as lab:
+        out = await run_child(tmp_path, lab, "files dns", host_conf=host_conf)
+    assert_same_as_getaddrinfo(out)
+    both = ["192.0.2.98", "192.0.2.99"] if host_conf == "multi on\n" else ["192.0.2.99"]
+    assert out["ours"]["pinned.example.test A"]["addresses"] == both
