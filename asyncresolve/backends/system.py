@@ -88,8 +88,8 @@ class SystemBackend(Backend):
             await asyncio.shield(task)
 
     async def resolve(self, query: Query) -> Answer:
-        if self.engaged is not True and not await self.decide():
-            raise NotMine
+        if self.engaged is False or (self.engaged is None and not await self.decide()):
+            raise NotMine  # the OS would ask only the hosts file and DNS: the chain does
         family = _FAMILIES[query.rdtype]
         # A relative name goes without its dot, so glibc searches it and its files source
         # matches it ("localhost." is not in /etc/hosts for glibc); an absolute one keeps it.
