@@ -647,8 +647,7 @@ class CaresBackend(Backend):
         self._closed = True
         task = self._starting
         if task is not None and task.get_loop() is asyncio.get_running_loop():
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(task)
+            await asyncio.wait({task})  # its outcome is the callers' business, not ours
         channel, self._channel = self._channel, None
         if channel is None:
             return
