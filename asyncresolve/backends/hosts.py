@@ -239,14 +239,14 @@ class HostsBackend(Backend):
         """The first call waits for the first load; later ones start at most one
         background check every ``reload_interval`` and never wait for it."""
         now = time.monotonic()
+        loop = asyncio.get_running_loop()
         task = self._checking
-        if now >= self._next_check and (task is None or task.done()
-                                        or task.get_loop() is not asyncio.get_running_loop()):
+        idle = task is None or task.done() or task.get_loop() is not loop
+        if idle and (now >= self._next_check or not self._loaded):
             self._next_check = now + self.reload_interval
-            task = self._checking = asyncio.get_running_loop().create_task(self._check())
+            task = self._checking = loop.create_task(self._check())
         if not self._loaded:
-            if task is None or task.get_loop() is not asyncio.get_running_loop():
-                task = self._checking = asyncio.get_running_loop().create_task(self._check())
+            assert task is not None
             await asyncio.shield(task)  # the chain's deadline bounds this wait
 
     async def _check(self) -> None:
