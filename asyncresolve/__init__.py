@@ -4,6 +4,7 @@ from .answer import Answer
 from .cache import TTLCache
 from .chain import FallthroughPolicy
 from .errors import (
+    AddressRefused,
     InvalidName,
     InvalidQuery,
     NegativeAnswer,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AAAARecord",
     "ARecord",
+    "AddressRefused",
     "Answer",
     "CAARecord",
     "CNAMERecord",

@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -48,6 +49,10 @@ def _as_v6(address: IPAddress) -> ipaddress.IPv6Address:
 
 
 def _lookup(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAddress) -> int:
+    return _label(address) if table is _LABELS else _precedence(address)
+
+
+def _table_value(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAddress) -> int:
     v6 = _as_v6(address)
     for network, value in table:
         if v6 in network:
@@ -55,6 +60,23 @@ def _lookup(table: tuple[tuple[ipaddress.IPv6Network, int], ...], address: IPAdd
     return 1  # unreachable: ::/0 matches everything
 
 
+# The rules' inputs are pure functions of an address: computed once per address.
+@functools.lru_cache(maxsize=4096)
+def _label(address: IPAddress) -> int:
+    return _table_value(_LABELS, address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _precedence(address: IPAddress) -> int:
+    return _table_value(_PRECEDENCE, address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> IPAddress:
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+@functools.lru_cache(maxsize=4096)
 def _scope(address: IPAddress) -> int:
     if isinstance(address, ipaddress.IPv4Address):
         if address.is_loopback or address.is_link_local:
@@ -76,6 +98,15 @@ def _common_prefix_len(a: ipaddress.IPv6Address, b: ipaddress.IPv6Address) -> in
     return 128 - diff.bit_length()
 
 
+def _matching_prefix(destination: IPAddress, source: IPAddress) -> int:
+    if destination.version == 6:
+        return _common_prefix_len(_as_v6(destination), _as_v6(source))
+    prefixlen = interface_prefixes().get(source if not source.is_loopback else _LOOPBACKS[0], 0)
+    if not prefixlen or int(destination) >> (32 - prefixlen) != int(source) >> (32 - prefixlen):
+        return 0
+    return 32 - (int(destination) ^ int(source)).bit_length()
+
+
 def _strip_scope(text: str) -> tuple[str, int]:
     """``fe80::1%eth0`` -> (``fe80::1``, interface index); other text unchanged, index 0."""
     if "%" not in text:
@@ -95,13 +126,12 @@ def source_address(destination: str) -> IPAddress | None:
     A ``connect()`` on a UDP socket only consults the routing table: no packet is sent.
     """
     host, scope_id = _strip_scope(destination)
-    address = ipaddress.ip_address(host)
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    family = socket.AF_INET6 if _parse(host).version == 6 else socket.AF_INET
     sockaddr: tuple[object, ...] = (host, 9, 0, scope_id) if family == socket.AF_INET6 else (host, 9)
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.connect(sockaddr)
-            return ipaddress.ip_address(_strip_scope(sock.getsockname()[0])[0])
+            return _parse(sock.getsockname()[0])
     except OSError:
         return None
 
@@ -116,6 +146,21 @@ class _Candidate:
 
 def _compare(a: _Candidate, b: _Candidate) -> int:
     """Negative when ``a`` should be tried before ``b`` (RFC 6724 §6, rules 1, 2, 5, 6, 8, 9, 10)."""
+    # Rule 10: leave the order unchanged.
+    return _compare_rules(a, b) or a.index - b.index
+
+
+def compare_destinations(a: str, b: str) -> int:
+    """RFC 6724 rules 1-9 for two addresses: negative if ``a`` goes first, positive if ``b``
+    does, 0 when the rules leave them tied (their order is then the order they came in)."""
+    return _compare_rules(_candidate(0, a), _candidate(1, b))
+
+
+def _candidate(index: int, text: str) -> _Candidate:
+    return _Candidate(index, text, _parse(text), source_address(text))
+
+
+def _compare_rules(a: _Candidate, b: _Candidate) -> int:
     # Rule 1: avoid unusable destinations.
     if (a.source is None) != (b.source is None):
         return 1 if a.source is None else -1
@@ -138,15 +183,14 @@ def _compare(a: _Candidate, b: _Candidate) -> int:
     scope_a, scope_b = _scope(a.address), _scope(b.address)
     if scope_a != scope_b:
         return -1 if scope_a < scope_b else 1
-    # Rule 9: longest matching prefix, IPv6 only (on IPv4 it misorders common subnets).
-    if (a.address.version == b.address.version == 6 and a.source is not None and b.source is not None
-            and a.source.version == b.source.version == 6):
-        prefix_a = _common_prefix_len(_as_v6(a.address), _as_v6(a.source))
-        prefix_b = _common_prefix_len(_as_v6(b.address), _as_v6(b.source))
+    # Rule 9: longest matching prefix. For IPv4, as glibc does it, only within the source's
+    # subnet (outside it a common prefix means nothing): on-subnet destinations come first.
+    if (a.source is not None and b.source is not None and a.address.version == b.address.version
+            and a.source.version == b.source.version == a.address.version):
+        prefix_a, prefix_b = _matching_prefix(a.address, a.source), _matching_prefix(b.address, b.source)
         if prefix_a != prefix_b:
             return -1 if prefix_a > prefix_b else 1
-    # Rule 10: leave the order unchanged.
-    return a.index - b.index
+    return 0
 
 
 def sort_destinations(addresses: Iterable[str]) -> list[str]:
@@ -154,11 +198,7 @@ def sort_destinations(addresses: Iterable[str]) -> list[str]:
 
     Text that is not an IP address raises ``ValueError``. The sort is stable.
     """
-    candidates = []
-    for index, text in enumerate(addresses):
-        host, _ = _strip_scope(text)
-        address = ipaddress.ip_address(host)
-        candidates.append(_Candidate(index, text, address, source_address(text)))
+    candidates = [_candidate(index, text) for index, text in enumerate(addresses)]
     if len(candidates) < 2:
         return [c.text for c in candidates]
     candidates.sort(key=functools.cmp_to_key(_compare))
@@ -210,6 +250,11 @@ _IfAddrs._fields_ = (
 def interface_addresses() -> list[IPAddress]:
     """Every address configured on this host's interfaces (``getifaddrs``), or [] where the
     C library does not offer it."""
+    return [address for address, _ in _interfaces()]
+
+
+def _interfaces() -> list[tuple[IPAddress, int]]:
+    """(address, prefix length) of every configured address."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name, use_errno=True)
@@ -219,22 +264,46 @@ def interface_addresses() -> list[IPAddress]:
     head = ctypes.POINTER(_IfAddrs)()
     if getifaddrs(ctypes.byref(head)) != 0:
         return []
-    addresses: list[IPAddress] = []
+    addresses: list[tuple[IPAddress, int]] = []
     try:
         node = head
         while node:
             entry = node.contents
             if entry.ifa_addr:
-                family = entry.ifa_addr.contents.sa_family
-                if family == socket.AF_INET:
-                    addresses.append(ipaddress.IPv4Address(bytes(entry.ifa_addr.contents.sa_data[2:6])))
-                elif family == socket.AF_INET6:
-                    sin6 = ctypes.cast(entry.ifa_addr, ctypes.POINTER(_SockAddrIn6)).contents
-                    addresses.append(ipaddress.IPv6Address(bytes(sin6.sin6_addr)))
+                address, mask = _address(entry.ifa_addr), _address(entry.ifa_netmask)
+                if address is not None:
+                    prefixlen = bin(int(mask)).count("1") if mask is not None else 0
+                    addresses.append((address, prefixlen))
             node = entry.ifa_next
     finally:
         freeifaddrs(head)
     return addresses
+
+
+def _address(pointer: Any) -> IPAddress | None:
+    if not pointer:
+        return None
+    family = pointer.contents.sa_family
+    if family == socket.AF_INET:
+        return ipaddress.IPv4Address(bytes(pointer.contents.sa_data[2:6]))
+    if family == socket.AF_INET6:
+        sin6 = ctypes.cast(pointer, ctypes.POINTER(_SockAddrIn6)).contents
+        return ipaddress.IPv6Address(bytes(sin6.sin6_addr))
+    return None
+
+
+_prefix_memo: tuple[float, dict[IPAddress, int]] | None = None
+
+
+def interface_prefixes(max_age: float = 1.0) -> dict[IPAddress, int]:
+    """Configured address -> its prefix length (the netmask). Re-read at most every ``max_age`` s."""
+    global _prefix_memo
+    now = time.monotonic()
+    if _prefix_memo is not None and now - _prefix_memo[0] < max_age:
+        return _prefix_memo[1]
+    table = dict(_interfaces())
+    _prefix_memo = (now, table)
+    return table
 
 
 _LOOPBACKS = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))
@@ -271,7 +340,9 @@ def addrconfig_families(family: int) -> tuple[int, ...] | None:
 __all__ = [
     "addrconfig_families",
     "address_config",
+    "compare_destinations",
     "interface_addresses",
+    "interface_prefixes",
     "interleave_families",
     "sort_destinations",
     "source_address",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import __version__
 from .answer import Answer
 from .backends.base import Backend
 from .errors import (
@@ -21,7 +23,7 @@ from .errors import (
     ResolveTimeout,
     ServFail,
 )
-from .names import normalize_name, normalize_rdtype
+from .names import normalize_name, normalize_rdtype, validate_timeout
 from .resolver import Resolver
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NXDOMAIN, EXIT_NODATA, EXIT_TIMEOUT, EXIT_SERVFAIL = 0, 1, 2, 3, 4, 5, 6
@@ -48,9 +50,13 @@ def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
     try:
         number = int(port) if port else default_port
     except ValueError:
-        raise UsageError(f"bad port in server {text!r}") from None
+        raise UsageError(f"bad port in server {text[:80]!r}") from None
     if not host or not 0 < number < 65536:
-        raise UsageError(f"bad server {text!r}")
+        raise UsageError(f"bad server {text[:80]!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"a server must be an IP address (port optional), not {text[:80]!r}") from None
     return host, number
 
 
@@ -69,15 +75,17 @@ def _make_system(args: argparse.Namespace) -> Backend:
 def _make_cares(args: argparse.Namespace) -> Backend:
     from .backends.cares import CaresBackend
 
-    servers = [f"{h}:{p}" for h, p in (parse_server(s, args.port) for s in args.nameserver)] or None
-    return CaresBackend(nameservers=servers, timeout=args.timeout)
+    port = args.port or 53
+    servers = [f"{h}:{p}" for h, p in (parse_server(s, port) for s in args.nameserver)] or None
+    return CaresBackend(nameservers=servers, port=port, timeout=args.timeout)
 
 
 def _make_iterative(args: argparse.Namespace) -> Backend:
     from .backends.iterative import IterativeBackend
 
-    hints = [parse_server(s, args.port) for s in args.root_hint] or None
-    return IterativeBackend(root_hints=hints, port=args.port, trace=args.trace_callback)
+    port = args.port or 53
+    hints = [parse_server(s, port) for s in args.root_hint] or None
+    return IterativeBackend(root_hints=hints, port=port, trace=args.trace_callback)
 
 
 BACKEND_FACTORIES: dict[str, Callable[[argparse.Namespace], Backend]] = {
@@ -88,18 +96,59 @@ BACKEND_FACTORIES: dict[str, Callable[[argparse.Namespace], Backend]] = {
 }
 
 
+#: Options that configure backends: (option, attribute, the backends it configures). Without
+#: ``--backends`` they choose the chain (the backends they configure, in BACKEND_FACTORIES'
+#: order); with ``--backends`` one of the backends they configure must be in it. An option
+#: never goes silently unused.
+BACKEND_OPTIONS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("--hosts-file", "hosts_file", ("hosts",)),
+    ("--nameserver", "nameserver", ("cares",)),
+    ("--root-hint", "root_hint", ("iterative",)),
+    ("--trace", "trace", ("iterative",)),
+    ("--port", "port", ("cares", "iterative")),
+]
+
+
+def chain_names(args: argparse.Namespace) -> list[str] | None:
+    """The backend names of the chain the options ask for; None for the default chain."""
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port must be 1-65535, not {args.port}")
+    given = [(option, users) for option, attribute, users in BACKEND_OPTIONS
+             if getattr(args, attribute, None) not in (None, [], False)]
+    if args.backends:
+        names = [n.strip() for n in args.backends.split(",")]
+        for name in names:
+            if name not in BACKEND_FACTORIES:
+                raise UsageError(f"unknown backend {name!r} (choose from {', '.join(BACKEND_FACTORIES)})")
+        for option, users in given:
+            if not any(user in names for user in users):
+                raise UsageError(f"{option} configures the {' or '.join(users)} backend, "
+                                 f"which --backends {args.backends} does not include")
+        return names
+    if not given:
+        return None
+    wanted = {user for option, users in given if option != "--port" for user in users}
+    if not wanted:
+        raise UsageError("--port applies to the servers of --nameserver or --root-hint, or to "
+                         "--backends cares/iterative: give one of them")
+    if any(option == "--port" for option, _ in given) and not wanted & {"cares", "iterative"}:
+        raise UsageError("--port applies to --nameserver or --root-hint servers given without a port")
+    return [name for name in BACKEND_FACTORIES if name in wanted]
+
+
 def build_backends(args: argparse.Namespace) -> list[Backend] | None:
-    if not args.backends:
+    names = chain_names(args)
+    if names is None:
         return None
     backends = []
-    for name in (n.strip() for n in args.backends.split(",")):
-        factory = BACKEND_FACTORIES.get(name)
-        if factory is None:
-            raise UsageError(f"unknown backend {name!r} (choose from {', '.join(BACKEND_FACTORIES)})")
+    for name in names:
+        factory = BACKEND_FACTORIES[name]
         try:
             backends.append(factory(args))
         except ImportError as exc:
             raise UsageError(f"backend {name!r} is not available: {exc}") from None
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"backend {name!r}: {str(exc)[:200]}") from None
     return backends
 
 
@@ -122,8 +171,11 @@ async def lookup(args: argparse.Namespace) -> int:
     try:
         name = normalize_name(args.name)
         types = [normalize_rdtype(t) for t in (args.type or ["A"])]
+        validate_timeout(args.timeout)
     except (InvalidName, InvalidQuery) as exc:
         raise UsageError(str(exc)) from None
+    if name == "." and {"A", "AAAA", "PTR"} & set(types):
+        raise UsageError("the root '.' is not a host name: ask it for NS or SOA (-t NS)")
     trace: list[str] = []
     args.trace_callback = trace.append if args.trace else None
     backends = build_backends(args)
@@ -152,12 +204,13 @@ async def lookup(args: argparse.Namespace) -> int:
                 results[-1]["trace"] = [str(step) for step in trace]
                 trace.clear()
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        print(json.dumps(results, indent=2))  # one list, one object per type, whatever their number
     return status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asyncresolve", description="asyncio DNS resolver")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     look = commands.add_parser("lookup", help="resolve a name and print its records with TTL and source")
@@ -171,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="server for the cares backend (repeatable; default resolv.conf)")
     look.add_argument("--root-hint", action="append", default=[], metavar="IP[:PORT]",
                       help="root server for the iterative backend (repeatable; default IANA's)")
-    look.add_argument("--port", type=int, default=53, help="default server port (default 53)")
-    look.add_argument("--trace", action="store_true", help="print each step of an iterative resolution")
+    look.add_argument("--port", type=int, help="port of --nameserver/--root-hint servers given without one "
+                      "(default 53)")
+    look.add_argument("--trace", action="store_true", help="print each step of an iterative resolution "
+                      "(the iterative backend)")
 
     demo = commands.add_parser("demo", help="offline demo against a built-in lab on loopback")
     demo.add_argument("--quick", action="store_true", help="skip the slower parts")
@@ -184,8 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "lookup":
-            if not args.timeout > 0:
-                raise UsageError("--timeout must be positive")
             return asyncio.run(lookup(args))
         if args.command == "demo":
             from .demo import run_demo

@@ -120,6 +120,7 @@ async def run_demo(quick: bool = False) -> int:
                           f"{resolver.stats.coalesced} coalesced waiters, "
                           f"{resolver.stats.upstream_lookups} upstream lookups")
         await _iterative_tour(lab, quick)
+    await crawler_tour()
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; every packet stayed on loopback")
     return 0
 
@@ -175,3 +176,82 @@ async def _iterative_tour(lab: Any, quick: bool) -> None:
         if not quick:
             await _lookup(resolver, "nope.shop.test", "A")
             await _lookup(resolver, "alias.example.test", "AAAA")
+
+
+# -- the crawler job: aiohttp through asyncresolve, with the SSRF guard ---------------------------
+
+CRAWL_ZONES = {
+    "crawl.test.": """
+        @        3600 IN SOA   ns1 hostmaster 1 7200 900 1209600 300
+        @        3600 IN NS    ns1
+        ns1      3600 IN A     127.0.0.1
+        www      300  IN A     127.0.0.1
+        blog     300  IN A     127.0.0.1
+        shop     300  IN CNAME www
+        admin    300  IN A     127.0.0.53
+        metadata 300  IN A     169.254.169.254
+    """,
+}
+
+
+async def crawler_tour(pages: int = 60) -> None:
+    """An aiohttp client fetching pages by lab names through asyncresolve, then the SSRF guard.
+
+    Self-contained: its own lab and a local web server on 127.0.0.1. The policy treats that
+    one address as the public web (the lab's names all live on loopback) and refuses the rest.
+    """
+    try:
+        import aiohttp
+        from aiohttp import web
+
+        from .integrations.aiohttp import AiohttpResolver
+    except ImportError:
+        print("\n== the crawler job: skipped (pip install 'asyncresolve[aiohttp]')")
+        return
+    from .backends.cares import CaresBackend
+    from .policy import AddressPolicy
+    from .testing import DNSLab
+
+    _heading(f"the crawler job: aiohttp fetching {pages} pages by name, each connection resolved")
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=f"page {request.path} of {request.host}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with DNSLab(CRAWL_ZONES) as lab, Resolver([CaresBackend(["{}:{}".format(*lab.stub_server)])]) as resolver:
+            adapter = AiohttpResolver(resolver, policy=AddressPolicy(allow=["127.0.0.1/32"]))  # the "public web"
+            # force_close: a new connection, so a new lookup, for every page
+            connector = aiohttp.TCPConnector(resolver=adapter, use_dns_cache=False, force_close=True)
+            async with aiohttp.ClientSession(connector=connector, middlewares=[adapter.ip_literal_guard]) as session:
+                hosts = ["www", "blog", "shop"]
+                started = time.perf_counter()
+                for i in range(pages):
+                    url = f"http://{hosts[i % 3]}.crawl.test:{port}/{i}"
+                    async with session.get(url) as response:
+                        body = await response.text()
+                    if i < 3:
+                        print(f"   GET {url} -> {response.status} {body!r}")
+                elapsed = time.perf_counter() - started
+                stats = resolver.stats
+                print(f"   {pages} pages in {elapsed * 1000:.0f} ms; the connector asked {stats.queries} lookups "
+                      f"(A and AAAA per connection), {stats.cache_hits} were cache hits and {stats.coalesced} "
+                      f"coalesced: the lab received {lab.query_count} queries, "
+                      f"{stats.queries - lab.query_count} lookups saved")
+                _heading("the SSRF guard: names and numeric hosts that lead into the crawler's own network")
+                for url in (f"http://admin.crawl.test:{port}/", f"http://metadata.crawl.test:{port}/latest/",
+                            f"http://0x7f.0.0.53:{port}/", f"http://[::ffff:169.254.169.254]:{port}/",
+                            f"http://10.0.0.1:{port}/"):
+                    try:
+                        async with session.get(url) as response:
+                            print(f"   GET {url} -> {response.status} (not refused!)")
+                    except aiohttp.ClientConnectorError as error:
+                        print(f"   GET {url} -> refused: {error.os_error.__cause__}")
+    finally:
+        await runner.cleanup()

@@ -122,7 +122,22 @@ class NoBackend(ResolveError):
 
 
 class ResolverClosed(ResolveError):
-    """The resolver was closed."""
+    """The resolver was closed: before the call, or while the call waited for a lookup in flight."""
+
+
+class AddressRefused(ResolveError):
+    """An ``AddressPolicy`` refused every address of a name (or the numeric host itself):
+    ``address`` is the refused address, ``reason`` why (``"loopback"``, ``"private"``...)."""
+
+    def __init__(self, message: str = "", *, name: str | None = None, address: str | None = None,
+                 reason: str | None = None, source: str | None = None) -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(message, name=name, source=source)
+
+    def _default_message(self) -> str:
+        of = f" of {self.name}" if self.name and self.name != self.address else ""
+        return f"address {self.address}{of} refused by policy: {self.reason}"
 
 
 #: Errors after which the chain may ask the next capable backend (see ``FallthroughPolicy``).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -22,11 +21,12 @@ from .errors import (
     ResolverClosed,
     ResolveTimeout,
 )
-from .getaddrinfo import build_addrinfo, gaierror_for
-from .names import _type_memo, normalize_rdtype
+from .getaddrinfo import getaddrinfo as _getaddrinfo
+from .names import MAX_TIMEOUT, _type_memo, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
 _DEFAULT = object()
+_ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
 
 
 class Resolver:
@@ -48,8 +48,7 @@ class Resolver:
         timeout: float = 5.0,
         fallthrough: FallthroughPolicy | None = None,
     ) -> None:
-        if not timeout > 0:
-            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
+        timeout = validate_timeout(timeout)
         if backends is None:
             from .backends import default_backends
 
@@ -74,8 +73,11 @@ class Resolver:
     async def resolve(self, name: str, rdtype: str | int = "A", timeout: float | None = None) -> Answer:
         """Resolve one (name, type); returns an ``Answer`` or raises a ``ResolveError``.
 
-        ``timeout`` overrides the resolver's deadline for this call.
+        ``timeout`` overrides the resolver's deadline for this call; it is checked on every
+        call, cache hits included (``InvalidQuery`` unless a number in (0, 86400]).
         """
+        if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
+            timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
             key = (_key_names[name], _type_memo[rdtype], "IN")  # relative names: no dot, see key_name
         except (KeyError, TypeError):
@@ -95,12 +97,8 @@ class Resolver:
             stats.cache_misses += 1
         if self._closed:
             raise ResolverClosed("resolver is closed", name=key[0], rdtype=key[1])
-        if timeout is None:
-            timeout = self.timeout
-        elif not timeout > 0:
-            raise InvalidQuery(f"timeout must be positive, not {timeout!r}")
         try:
-            return await self._coalescer.run(key, self._fetch, timeout)  # type: ignore[no-any-return]
+            return await self._coalescer.run(key, self._fetch, timeout or self.timeout)  # type: ignore[no-any-return]
         except ResolveError as error:
             stats.count_error(error)
             raise
@@ -143,6 +141,8 @@ class Resolver:
 
         Raises ``NXDomain`` if the name does not exist, ``NoAnswer`` if it has neither type.
         """
+        if family not in _ADDRESS_FAMILIES or isinstance(family, bool):
+            raise InvalidQuery(f"family must be AF_UNSPEC, AF_INET or AF_INET6, not {family!r:.40}")
         answers = await self._address_answers(name, family, timeout)
         return [address for answer in answers for address in answer.addresses]
 
@@ -175,29 +175,13 @@ class Resolver:
         proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, ...]]:
-        """Same arguments and result as ``loop.getaddrinfo``; raises ``socket.gaierror``."""
-        if host is None:
-            return await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=type,
-                                                                proto=proto, flags=flags)
-        if isinstance(host, bytes):
-            try:
-                host = host.decode("ascii")
-            except UnicodeDecodeError:
-                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (not ASCII)") from None
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            address = None
-        if address is not None or flags & socket.AI_NUMERICHOST:
-            # Literals need no lookup; the OS formats them (scope ids and all) without I/O.
-            return await asyncio.get_running_loop().getaddrinfo(
-                host, port, family=family, type=type, proto=proto, flags=flags | socket.AI_NUMERICHOST
-            )
-        try:
-            answers = await self._address_answers(host, family, None)
-        except (ResolveError, ValueError) as error:
-            raise gaierror_for(error) from error
-        return build_addrinfo(answers, port, family, type, proto, flags)
+        """Same arguments and result as ``loop.getaddrinfo``; raises ``socket.gaierror``.
+
+        The name is looked up through this resolver; everything else (numeric hosts, ports
+        and services, socket types and protocols, flags) is the C library's, without I/O.
+        See ``asyncresolve.getaddrinfo``.
+        """
+        return await _getaddrinfo(self, host, port, family, type, proto, flags)
 
     # -- lifecycle ----------------------------------------------------------------
     async def aclose(self) -> None:

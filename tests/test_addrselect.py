@@ -36,11 +36,31 @@ def test_ula_source_prefers_ipv4_for_global_ipv6(monkeypatch: pytest.MonkeyPatch
     assert addrselect.sort_destinations(["2a00::1", "198.51.100.1"]) == ["198.51.100.1", "2a00::1"]
 
 
+def _prefixes(mapping: dict[str, int]):
+    table = {ipaddress.ip_address(a): n for a, n in mapping.items()}
+    return lambda max_age=1.0: table
+
+
 def test_loopback_first_and_order_stable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(addrselect, "source_address", _sources({
-        "192.0.2.7": "192.0.2.2", "192.0.2.9": "192.0.2.2", "::1": "::1", "127.0.0.1": "127.0.0.1"}))
-    assert addrselect.sort_destinations(["192.0.2.9", "127.0.0.1", "192.0.2.7", "::1"]) == [
-        "::1", "127.0.0.1", "192.0.2.9", "192.0.2.7"]
+        "198.51.100.7": "192.0.2.2", "198.51.100.9": "192.0.2.2", "::1": "::1", "127.0.0.1": "127.0.0.1"}))
+    monkeypatch.setattr(addrselect, "interface_prefixes", _prefixes({"192.0.2.2": 24, "127.0.0.1": 8}))
+    assert addrselect.sort_destinations(["198.51.100.9", "127.0.0.1", "198.51.100.7", "::1"]) == [
+        "::1", "127.0.0.1", "198.51.100.9", "198.51.100.7"]
+
+
+def test_ipv4_on_the_source_subnet_first_longest_prefix_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's rule 9 for IPv4 (measured against it in test_getaddrinfo_os): destinations in the
+    source's subnet first, by longest common prefix; outside it, the order is kept."""
+    sources = {a: "192.0.2.2" for a in ("203.0.113.9", "192.0.2.200", "198.51.100.7", "192.0.2.77", "192.0.2.3")}
+    monkeypatch.setattr(addrselect, "source_address", _sources(sources))
+    monkeypatch.setattr(addrselect, "interface_prefixes", _prefixes({"192.0.2.2": 24}))
+    assert addrselect.sort_destinations(["203.0.113.9", "192.0.2.200", "198.51.100.7", "192.0.2.77", "192.0.2.3"]) \
+        == ["192.0.2.3", "192.0.2.77", "192.0.2.200", "203.0.113.9", "198.51.100.7"]
+    # a /16 makes 192.0.2.x and 192.0.3.x one subnet
+    monkeypatch.setattr(addrselect, "source_address", _sources({"192.0.3.1": "192.0.2.2", "192.1.0.1": "192.0.2.2"}))
+    monkeypatch.setattr(addrselect, "interface_prefixes", _prefixes({"192.0.2.2": 16}))
+    assert addrselect.sort_destinations(["192.1.0.1", "192.0.3.1"]) == ["192.0.3.1", "192.1.0.1"]
 
 
 def test_longest_prefix_only_for_ipv6(monkeypatch: pytest.MonkeyPatch) -> None:

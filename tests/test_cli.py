@@ -76,7 +76,20 @@ def test_nxdomain_through_system_backend_stays_on_loopback():
         (["lookup", "bad..name"], "empty label"),
         (["lookup", "x.test", "-t", "BOGUS"], "unknown record type"),
         (["lookup", "x.test", "--backends", "hosts,nope"], "unknown backend"),
-        (["lookup", "x.test", "--timeout", "0"], "--timeout must be positive"),
+        (["lookup", "x.test", "--timeout", "0"], "timeout must be"),
+        (["lookup", "x.test", "--timeout", "nan"], "timeout must be"),
+        (["lookup", "x.test", "--timeout", "inf"], "timeout must be"),
+        (["lookup", "."], "root"),
+        (["lookup", "x.test", "--nameserver", "not-an-ip"], "must be an IP address"),
+        (["lookup", "x.test", "--backends", "cares", "--nameserver", "not-an-ip"], "must be an IP address"),
+        (["lookup", "x.test", "--root-hint", "zzz"], "must be an IP address"),
+        (["lookup", "x.test", "--backends", "hosts", "--nameserver", "127.0.0.1"], "--nameserver configures"),
+        (["lookup", "x.test", "--backends", "cares", "--trace"], "--trace configures"),
+        (["lookup", "x.test", "--backends", "system", "--hosts-file", "/etc/hosts"], "--hosts-file configures"),
+        (["lookup", "x.test", "--port", "5353"], "--port applies"),
+        (["lookup", "x.test", "--nameserver", "127.0.0.1", "--port", "0"], "--port must be"),
+        (["lookup", "x\\.test"], "not allowed in a name"),
+        (["lookup", "x" * 100_000], "longer than 253"),
         (["lookup", "x.test", "--backends", "cares", "--nameserver", "127.0.0.1:notaport"], "bad port"),
     ],
 )
@@ -92,3 +105,26 @@ def test_usage_errors_from_argparse():
     assert result.returncode == 2 and "usage:" in result.stderr
     result = run("frobnicate")
     assert result.returncode == 2
+
+
+def test_version():
+    from asyncresolve import __version__
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"asyncresolve {__version__}"
+
+
+def test_hosts_file_takes_effect_without_backends(hosts):
+    result = run("lookup", "web.example.test", "--hosts-file", hosts)
+    assert result.returncode == 0, result.stderr
+    assert "source hosts" in result.stdout and "192.0.2.10" in result.stdout
+
+
+def test_json_has_one_shape_whatever_the_number_of_types(hosts):
+    one = json.loads(run("lookup", "web.example.test", "--json", "--hosts-file", hosts).stdout)
+    two = json.loads(run("lookup", "web.example.test", "-t", "A", "-t", "28", "--json", "--hosts-file", hosts).stdout)
+    assert isinstance(one, list) and len(one) == 1 and one[0]["type"] == "A"
+    assert [d["type"] for d in two] == ["A", "AAAA"] and one[0] == two[0]
+    error = run("lookup", "nothere.test", "--json", "--hosts-file", hosts)
+    data = json.loads(error.stdout)
+    assert isinstance(data, list) and set(data[0]) >= {"name", "type", "error", "message"}

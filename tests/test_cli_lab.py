@@ -49,7 +49,7 @@ def test_nxdomain_through_cares_exit_3_with_negative_ttl(lab):
     result = run("lookup", "nope.example.test", "--backends", "cares", "--nameserver", f"{ip}:{port}", "--json")
     assert result.returncode == 3
     data = json.loads(result.stdout)
-    assert data["error"] == "NXDomain" and data["ttl"] == 300
+    assert data[0]["error"] == "NXDomain" and data[0]["ttl"] == 300
 
 
 def test_iterative_trace_shows_the_referral_path(lab):
@@ -64,3 +64,29 @@ def test_iterative_trace_shows_the_referral_path(lab):
     assert len(trace) >= 3
     assert f"@{root_ip}#{port}" in trace[0] and "referral to test." in trace[0]
     assert "answer" in trace[-1]
+
+
+def test_nameserver_takes_effect_without_backends(lab):
+    ip, port = lab.stub_server
+    result = run("lookup", "www.example.test", "--nameserver", f"{ip}:{port}")
+    assert result.returncode == 0, result.stderr
+    assert "source cares" in result.stdout and "192.0.2.10" in result.stdout
+    # a server where nothing listens is asked, not ignored in favour of resolv.conf or the hosts file
+    result = run("lookup", "localhost", "--nameserver", "127.0.0.1:1", "--timeout", "2")
+    assert result.returncode != 0 and "source hosts" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_port_applies_to_nameservers_given_without_one(lab):
+    ip, port = lab.stub_server
+    result = run("lookup", "example.test", "-t", "15", "--nameserver", ip, "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert "IN\tMX\t10 mail.example.test." in result.stdout
+
+
+def test_root_hint_and_trace_take_effect_without_backends(lab):
+    root_ip, port = lab.root_hints[0]
+    result = run("lookup", "www.example.test", "--root-hint", root_ip, "--port", str(port), "--trace")
+    assert result.returncode == 0, result.stderr
+    assert "source iterative" in result.stdout
+    assert any(line.startswith(";; trace:") and "referral to test." in line for line in result.stdout.splitlines())

@@ -86,3 +86,140 @@ async def test_unexpected_backend_exception_does_not_leak_inflight_entries(scrip
         results = await asyncio.gather(*(r.resolve("bug.test") for _ in range(5)), return_exceptions=True)
         assert all(type(x).__name__ == "ResolveError" and "backend bug" in str(x) for x in results)
         assert len(r._coalescer) == 0
+
+
+# -- one deadline per caller -----------------------------------------------------------------
+
+SLOW_ZONE = {"slow.test.": "www 60 IN A 192.0.2.50"}
+
+
+async def test_patient_waiter_outlives_a_hasty_lookup_it_joined():
+    """A caller with timeout=5 that joins a lookup started with timeout=0.1 keeps its own
+    deadline: against a server that answers after 0.5 s it gets the answer."""
+    from asyncresolve.backends.cares import CaresBackend
+    from asyncresolve.testing import DNSLab
+
+    async with DNSLab(SLOW_ZONE) as lab:
+        assert lab.stub is not None
+        lab.stub.faults.delay = 0.5
+        server = f"{lab.stub_server[0]}:{lab.stub_server[1]}"
+        async with Resolver([CaresBackend([server], timeout=2.0, tries=1)]) as r:
+            hasty = asyncio.ensure_future(r.resolve("www.slow.test", "A", timeout=0.1))
+            await asyncio.sleep(0)  # the hasty caller starts the lookup
+            assert len(r._coalescer) == 1
+            patient = asyncio.ensure_future(r.resolve("www.slow.test", "A", timeout=5))
+            with pytest.raises(ResolveTimeout):
+                await hasty
+            answer = await patient
+            assert answer.addresses == ["192.0.2.50"]
+            assert r.stats.coalesced == 1
+
+
+async def test_patient_waiters_restart_once_and_share_the_new_lookup(scripted):
+    backend = scripted(table={("late.test.", "A"): "192.0.2.8"}, delay=0.3)
+    async with Resolver([backend], cache=None) as r:
+        hasty = asyncio.ensure_future(r.resolve("late.test", timeout=0.05))
+        await asyncio.sleep(0)
+        patient = [asyncio.ensure_future(r.resolve("late.test", timeout=3)) for _ in range(20)]
+        results = await asyncio.gather(hasty, *patient, return_exceptions=True)
+        assert isinstance(results[0], ResolveTimeout)
+        assert all(not isinstance(x, BaseException) and x.addresses == ["192.0.2.8"] for x in results[1:])
+        assert len(backend.calls) == 2  # the hasty lookup, then one restart shared by all 20
+        assert len(r._coalescer) == 0
+
+
+async def test_waiter_with_a_shorter_deadline_still_times_out_on_its_own(scripted):
+    backend = scripted(table={("late.test.", "A"): "192.0.2.8"}, delay=0.3)
+    async with Resolver([backend]) as r:
+        first = asyncio.ensure_future(r.resolve("late.test", timeout=3))
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ResolveTimeout):
+            await r.resolve("late.test", timeout=0.05)
+        assert loop.time() - started < 0.25
+        assert (await first).addresses == ["192.0.2.8"]
+        assert len(backend.calls) == 1
+
+
+async def test_a_lookup_that_fails_early_is_not_restarted(scripted):
+    """A timeout the backend reports before the deadline is the answer for every waiter."""
+    backend = scripted(table={("t.test.", "A"): ResolveTimeout}, delay=0.05)
+    async with Resolver([backend]) as r:
+        first = asyncio.ensure_future(r.resolve("t.test", timeout=1))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(r.resolve("t.test", timeout=3))
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        assert all(isinstance(x, ResolveTimeout) for x in results)
+        assert len(backend.calls) == 1
+
+
+# -- closing with lookups in flight ----------------------------------------------------------
+
+async def test_closing_gives_waiters_resolver_closed_not_cancelled(scripted):
+    from asyncresolve import ResolverClosed
+
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=5)
+    r = Resolver([backend])
+    waiters = [asyncio.ensure_future(r.resolve("slow.test", timeout=t)) for t in (1, 3, 4, 0.5)]
+    await asyncio.sleep(0.01)
+    await r.aclose()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(x, ResolverClosed) for x in results), results
+    assert len(r._coalescer) == 0
+    with pytest.raises(ResolverClosed):
+        await r.resolve("slow.test")
+
+
+async def test_only_a_caller_that_is_cancelled_sees_cancelled_error(scripted):
+    from asyncresolve import ResolverClosed
+
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=5)
+    r = Resolver([backend])
+    cancelled = asyncio.ensure_future(r.resolve("slow.test"))
+    other = asyncio.ensure_future(r.resolve("slow.test"))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await r.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    with pytest.raises(ResolverClosed):
+        await other
+
+
+async def test_closing_a_lab_resolver_mid_lookup_gives_resolver_closed():
+    from asyncresolve import ResolverClosed
+    from asyncresolve.backends.cares import CaresBackend
+    from asyncresolve.testing import DNSLab
+
+    async with DNSLab(SLOW_ZONE) as lab:
+        assert lab.stub is not None
+        lab.stub.faults.delay = 0.5
+        server = f"{lab.stub_server[0]}:{lab.stub_server[1]}"
+        r = Resolver([CaresBackend([server])])
+        waiters = [asyncio.ensure_future(r.resolve("www.slow.test", t)) for t in ("A", "A", "AAAA")]
+        await asyncio.sleep(0.05)
+        await r.aclose()
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(x, ResolverClosed) for x in results), results
+
+
+async def test_patient_callers_survive_a_half_dead_delegation_joined_by_hasty_ones():
+    """The issue's scenario: 20 names under a delegation whose first server is dead, each
+    looked up by a caller with timeout=0.1 and joined by one with timeout=5. Every patient
+    caller gets its answer (today 9 of 20 timed out with the hasty one)."""
+    from asyncresolve.backends.iterative import IterativeBackend
+    from asyncresolve.testing import DNSLab
+
+    zone = "\n".join(f"n{i} 60 IN A 192.0.2.{i + 1}" for i in range(20))
+    async with DNSLab({"half.test.": zone}, servers_per_zone={"half.test.": 2}) as lab:
+        lab.server_for("half.test.", 0).faults.drop_rate = 1.0
+        async with Resolver([IterativeBackend(root_hints=lab.root_hints, port=lab.port)]) as r:
+            hasty = [asyncio.ensure_future(r.resolve(f"n{i}.half.test", timeout=0.1)) for i in range(20)]
+            await asyncio.sleep(0)
+            patient = [asyncio.ensure_future(r.resolve(f"n{i}.half.test", timeout=5)) for i in range(20)]
+            await asyncio.gather(*hasty, return_exceptions=True)
+            answers = await asyncio.gather(*patient, return_exceptions=True)
+            failed = [a for a in answers if isinstance(a, BaseException)]
+            assert not failed, failed[:3]
+            assert [a.addresses for a in answers] == [[f"192.0.2.{i + 1}"] for i in range(20)]

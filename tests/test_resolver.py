@@ -18,6 +18,7 @@ from asyncresolve import (
     ServFail,
     TTLCache,
 )
+from asyncresolve.addrselect import sort_destinations
 
 
 def dual(query):
@@ -139,14 +140,15 @@ async def test_getaddrinfo_matches_loop_getaddrinfo_shape(scripted):
                               ("sf.test.", "A"): ServFail, ("sf.test.", "AAAA"): ServFail})
     async with Resolver([backend]) as r:
         infos = await r.getaddrinfo("d.test", 443, type=socket.SOCK_STREAM)
-        assert infos == [
-            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2001:db8::1", 443, 0, 0)),
-            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", 443)),
-        ]
+        expected = {
+            "2001:db8::1": (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2001:db8::1", 443, 0, 0)),
+            "192.0.2.1": (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", 443)),
+        }
+        # in the RFC 6724 order glibc gives on this host (IPv4 first where IPv6 has no route)
+        assert infos == [expected[a] for a in sort_destinations(["2001:db8::1", "192.0.2.1"])]
         infos = await r.getaddrinfo("d.test", "https", family=socket.AF_INET)
         assert [(i[1], i[4]) for i in infos] == [
-            (socket.SOCK_STREAM, ("192.0.2.1", 443)), (socket.SOCK_DGRAM, ("192.0.2.1", 443)),
-            (socket.SOCK_RAW, ("192.0.2.1", 443))]
+            (socket.SOCK_STREAM, ("192.0.2.1", 443)), (socket.SOCK_DGRAM, ("192.0.2.1", 443))]  # no RAW with a port
         # literals: no lookup, same result as the loop's
         loop = asyncio.get_running_loop()
         assert await r.getaddrinfo("127.0.0.1", 80) == await loop.getaddrinfo("127.0.0.1", 80)
@@ -230,3 +232,45 @@ async def test_cache_hit_path_creates_no_task_and_never_reaches_a_backend(script
             loop.set_task_factory(default_factory)
         assert created == [] and answer.from_cache
         assert len(backend.calls) == 1 and r.stats.cache_hits == 1000
+
+
+def _v4(query):
+    return Answer(query.name, "A", [ARecord(query.name, 60, "192.0.2.1")], "scripted")
+
+
+@pytest.mark.parametrize(
+    ("port", "kind", "proto", "flags"),
+    [
+        (80, 0, socket.IPPROTO_UDP, 0),                        # proto without type: UDP only
+        (80, socket.SOCK_STREAM, socket.IPPROTO_UDP, 0),       # mismatched type/proto: an error
+        ("https", 0, 0, socket.AI_NUMERICSERV),                # a service name under AI_NUMERICSERV
+        ("syslog", 0, 0, 0),                                   # a UDP-only service
+        ("syslog", socket.SOCK_STREAM, 0, 0),                  # ... asked over TCP
+        ("domain", socket.SOCK_DGRAM, 0, 0),
+        (None, 0, 0, 0),
+        (b"53", 0, 0, socket.AI_NUMERICSERV),
+        (70000, socket.SOCK_STREAM, 0, 0),
+    ],
+)
+async def test_getaddrinfo_ports_types_protos_and_flags_are_the_os_s(scripted, port, kind, proto, flags):
+    """The entries for a looked-up name equal what the OS gives for its address."""
+    backend = scripted(table={("d.test.", "A"): _v4})
+    async with Resolver([backend]) as r:
+        try:
+            expected = socket.getaddrinfo("192.0.2.1", port, socket.AF_INET, kind, proto, flags)
+        except socket.gaierror as error:
+            with pytest.raises(socket.gaierror) as info:
+                await r.getaddrinfo("d.test", port, family=socket.AF_INET, type=kind, proto=proto, flags=flags)
+            assert info.value.errno == error.errno
+        else:
+            got = await r.getaddrinfo("d.test", port, family=socket.AF_INET, type=kind, proto=proto, flags=flags)
+            assert got == expected
+
+
+async def test_getaddrinfo_reads_numeric_forms_as_inet_aton_even_with_a_dns_only_chain(scripted):
+    backend = scripted()  # answers nothing: a lookup would be NoBackend
+    async with Resolver([backend]) as r:
+        loop = asyncio.get_running_loop()
+        for host in ("127.1", "0x7f.1", "2130706433", "0177.0.0.1", "::1", "fe80::1%1"):
+            assert await r.getaddrinfo(host, 80) == await loop.getaddrinfo(host, 80), host
+        assert backend.calls == []
