@@ -19,6 +19,10 @@ class Answer:
     that led to them, so ``canonical_name`` is the owner of ``records``. ``ttl`` is the
     remaining lifetime in seconds: it counts down while the answer sits in a cache, and
     so do the ``ttl`` of the records that ``records`` returns.
+
+    ``ttl_known`` is False when the source reports no TTL (the OS's ``getaddrinfo``, the
+    hosts file): ``ttl`` is then the lifetime the backend was configured to give its
+    answers, not a TTL from DNS.
     """
 
     __slots__ = (
@@ -32,6 +36,7 @@ class Answer:
         "name",
         "rdtype",
         "source",
+        "ttl_known",
     )
 
     name: str
@@ -40,6 +45,7 @@ class Answer:
     canonical_name: str
     cname_chain: tuple[CNAMERecord, ...]
     from_cache: bool
+    ttl_known: bool
     _records: tuple[Record, ...]
     _received_at: float
     _expires_at: float
@@ -58,6 +64,7 @@ class Answer:
         clock: Clock = time.monotonic,
         received_at: float | None = None,
         from_cache: bool = False,
+        ttl_known: bool = True,
     ) -> None:
         records = tuple(records)
         chain = tuple(cname_chain)
@@ -75,6 +82,7 @@ class Answer:
         set_(self, "canonical_name", canonical_name)
         set_(self, "cname_chain", chain)
         set_(self, "from_cache", from_cache)
+        set_(self, "ttl_known", ttl_known)
         set_(self, "_records", records)
         set_(self, "_received_at", now)
         set_(self, "_expires_at", now + max(0, ttl))
@@ -136,6 +144,7 @@ class Answer:
             "clock": self._clock,
             "received_at": self._received_at,
             "from_cache": self.from_cache,
+            "ttl_known": self.ttl_known,
         }
         fields.update(changes)
         return Answer(self.name, self.rdtype, **fields)
@@ -153,6 +162,7 @@ class Answer:
             "name": self.name,
             "type": self.rdtype,
             "ttl": self.ttl,
+            "ttl_known": self.ttl_known,
             "source": self.source,
             "from_cache": self.from_cache,
             "canonical_name": self.canonical_name,
@@ -163,4 +173,5 @@ class Answer:
     def __repr__(self) -> str:
         data = ", ".join(r.text for r in self._records[:4])
         more = ", ..." if len(self._records) > 4 else ""
-        return f"<Answer {self.name} {self.rdtype} [{data}{more}] ttl={self.ttl} source={self.source}>"
+        ttl = f"{self.ttl}" if self.ttl_known else f"{self.ttl} (not known)"
+        return f"<Answer {self.name} {self.rdtype} [{data}{more}] ttl={ttl} source={self.source}>"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .answer import Answer
-from .backends.base import Backend, Query
+from .backends.base import Backend, Query, _key_names, key_name
 from .cache import CacheKey, Negative, TTLCache
 from .chain import Chain, FallthroughPolicy
 from .coalesce import Coalescer
@@ -22,7 +22,7 @@ from .errors import (
     ResolveTimeout,
 )
 from .getaddrinfo import getaddrinfo as _getaddrinfo
-from .names import MAX_TIMEOUT, _name_memo, _type_memo, normalize_name, normalize_rdtype, validate_timeout
+from .names import MAX_TIMEOUT, _type_memo, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
 _DEFAULT = object()
@@ -79,9 +79,9 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = (_name_memo[name], _type_memo[rdtype], "IN")
+            key = (_key_names[name], _type_memo[rdtype], "IN")  # relative names: no dot, see key_name
         except (KeyError, TypeError):
-            key = (normalize_name(name), normalize_rdtype(rdtype), "IN")
+            key = (key_name(name), normalize_rdtype(rdtype), "IN")
         stats = self.stats
         stats.queries += 1
         cache = self.cache

@@ -1,3 +1,4 @@
+import asyncio
 import logging
 import os
 import time
@@ -29,15 +30,15 @@ fe80::1%eth0 linklocal.test
 
 def test_parse_odd_hosts_file():
     table = parse_hosts(ODD_HOSTS)
-    assert table.malformed == [8, 9, 10, 11]
-    assert table.names["web.example.test."] == ("web.example.test.", ["192.0.2.10"], ["2001:db8::10"])
-    assert table.names["alias.example.test."] == ("web.example.test.", ["192.0.2.10"], [])
-    assert table.names["web."][1] == ["192.0.2.10"]
-    assert table.names["spaced.example.test."][0] == "tabbed."
-    assert table.names["mapped.test."][1] == ["192.0.2.14"]
-    assert table.names["linklocal.test."][2] == ["fe80::1"]
-    assert table.names["localhost."] == ("localhost.", ["127.0.0.1"], ["::1"])
-    assert table.addresses["192.0.2.10"] == ["web.example.test.", "web.", "alias.example.test."]
+    assert table.malformed == [8, 9, 10, 11] and table.malformed_count == 4
+    assert table.lookup("web.example.test.") == ("web.example.test.", ("192.0.2.10",), ("2001:db8::10",))
+    assert table.lookup("alias.example.test.") == ("web.example.test.", ("192.0.2.10",), ())
+    assert table.lookup("web.")[1] == ("192.0.2.10",)
+    assert table.lookup("spaced.example.test.")[0] == "tabbed."
+    assert table.lookup("mapped.test.")[1] == ("192.0.2.14",)
+    assert table.lookup("linklocal.test.")[2] == ("fe80::1",)
+    assert table.lookup("localhost.") == ("localhost.", ("127.0.0.1",), ("::1",))
+    assert table.addresses["192.0.2.10"] == ("web.example.test.", "web.", "alias.example.test.")
 
 
 def test_parse_garbage_never_crashes():
@@ -99,7 +100,10 @@ async def test_reload_after_change_at_most_every_interval(hosts_file):
     # inside the interval: still the old content, and no stat
     assert (await query(backend, "web.example.test.", "A")).records[0].address == "192.0.2.10"
     assert backend.loads == 1
-    time.sleep(0.25)
+    await asyncio.sleep(0.25)  # past the reload interval (never time.sleep: it would stall the loop)
+    # the check runs in the background: this lookup may still see the old table, whole
+    assert (await query(backend, "web.example.test.", "A")).records[0].address in ("192.0.2.10", "192.0.2.99")
+    await backend._checking
     assert (await query(backend, "web.example.test.", "A")).records[0].address == "192.0.2.99"
     assert backend.loads == 2
     with pytest.raises(NotMine):

@@ -35,10 +35,10 @@ async def test_resolve_returns_answer_with_source_and_real_ttl(scripted, clock):
         assert not answer.from_cache and answer.canonical_name == "www.example.test."
         assert answer.records[0].text == "192.0.2.1"
         clock.advance(100)
-        again = await r.resolve("www.example.test", 1)
+        again = await r.resolve("www.example.test.", 1)
         assert again.from_cache and again.ttl == 20 and again.source == "scripted"
         clock.advance(20)
-        fresh = await r.resolve("www.example.test")
+        fresh = await r.resolve("www.example.test.")
         assert not fresh.from_cache and len(backend.calls) == 2
         assert r.stats.cache_hits == 1 and r.stats.cache_misses == 2 and r.stats.queries == 3
 

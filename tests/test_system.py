@@ -19,14 +19,17 @@ async def test_localhost_through_getaddrinfo():
         answer = await r.resolve("localhost", "A")
         assert answer.source == "system"
         assert "127.0.0.1" in [rec.address for rec in answer.records]
-        assert answer.ttl == 30
+        assert answer.ttl == 30 and not answer.ttl_known
+        again = await r.resolve("localhost", "A")
+        assert again.from_cache and not again.ttl_known and again.to_dict()["ttl_known"] is False
 
 
 async def test_configurable_ttl():
     backend = SystemBackend(ttl=3)
     loop = asyncio.get_running_loop()
-    answer = await backend.resolve(Query("localhost.", "A", loop.time() + 5))
+    answer = await backend.resolve(Query("localhost.", "A", loop.time() + 5, relative=True))
     assert answer.records[0].ttl == 3
+    assert not answer.ttl_known
 
 
 async def test_thread_pool_is_bounded(monkeypatch):

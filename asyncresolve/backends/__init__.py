@@ -9,10 +9,19 @@ from .system import SystemBackend
 
 
 def default_backends() -> list[Backend]:
-    """The default chain: the hosts file and the OS's ``getaddrinfo`` for A/AAAA, then c-ares
-    (nameservers from resolv.conf) for every type the OS cannot answer, and for A/AAAA when
-    the OS fails transiently."""
-    return [HostsBackend(), SystemBackend(), CaresBackend()]
+    """The default chain, as faithful to the OS as it can be with real TTLs.
+
+    ``HostsBackend()``, then ``SystemBackend(nsswitch="/etc/nsswitch.conf")``, then
+    ``CaresBackend()`` configured from ``/etc/resolv.conf`` (nameservers, search, ndots,
+    timeout, attempts, rotate). Both files are read at first use, in worker threads.
+
+    When nsswitch.conf's ``hosts:`` line is ``files dns``, the system backend steps aside:
+    A/AAAA come from the hosts file then c-ares, the same answers as ``getaddrinfo`` with
+    real TTLs. With other sources (``mdns4_minimal``, ``resolve``, ``myhostname``...), the
+    system backend answers A/AAAA as the OS does (``answer.ttl_known`` is False) and c-ares
+    answers the other types, and A/AAAA when the OS fails transiently.
+    """
+    return [HostsBackend(), SystemBackend(nsswitch="/etc/nsswitch.conf"), CaresBackend()]
 
 
 __all__ = [

@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..names import normalize_name
+
 if TYPE_CHECKING:
     from ..answer import Answer
     from ..cache import TTLCache
@@ -24,15 +26,47 @@ class NotMine(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One question to a backend. ``name`` is normalised (lower case, trailing dot)."""
+    """One question to a backend. ``name`` is normalised (lower case, trailing dot).
+
+    ``relative`` is True when the user typed the name without its trailing dot: backends
+    that read resolv.conf then apply its ``search`` list and ``ndots`` as glibc does; an
+    absolute name is never searched. A query made with a name without its trailing dot
+    (the resolver's cache key of a relative name) gets the dot and ``relative=True``.
+    """
 
     name: str
     rdtype: str
     deadline: float  # on the event loop's clock (``loop.time()``)
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.endswith("."):
+            object.__setattr__(self, "name", self.name + ".")
+            object.__setattr__(self, "relative", True)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
         return self.deadline - asyncio.get_running_loop().time()
+
+
+_key_names: dict[object, str] = {}
+
+
+def key_name(name: object) -> str:
+    """The resolver's cache-key name of a name as the user typed it: normalised, and
+    without its trailing dot when it was typed relative (``"www"``, searched) so that it
+    is another question than ``"www."``. Memoised like ``normalize_name``, so a cache hit
+    is one dict lookup and hashes the same string object again. Raises ``InvalidName``."""
+    try:
+        return _key_names[name]
+    except (KeyError, TypeError):
+        pass
+    normal = normalize_name(name)
+    result = normal if normal == "." or name[-1:] in (".", b".") else normal[:-1]  # type: ignore[index]
+    if len(_key_names) >= 65_536:
+        _key_names.clear()
+    _key_names[name] = result
+    return result
 
 
 class Backend:

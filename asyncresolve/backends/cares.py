@@ -8,7 +8,12 @@ How it drives c-ares, and why:
 
 * One c-ares channel per backend, shared by every query, created at first use in a worker
   thread (``ares_init_options`` reads ``/etc/resolv.conf``, and so do we when no nameservers
-  are given: neither blocks the event loop). The backend belongs to the loop it first ran on.
+  are given: neither blocks the event loop). The channel, its sockets and timers belong to
+  the loop that created it; used from a later loop (a second ``asyncio.run()``, pytest's
+  per-test loops) the backend retires the old channel and builds a new one on the running
+  loop. Two loops running at once cannot share one backend: that raises ``ResolveError``.
+* A relative name (typed without its trailing dot) goes through resolv.conf's ``search``
+  list under its ``ndots`` rule, as glibc's ``res_search`` does (``resolvconf.search``).
 * Queries go through pycares's cffi layer (``pycares._cares``: ``ares_query_dnsrec`` with a
   callback of our own) rather than ``pycares.Channel.query``: the public call throws away the
   message of NXDOMAIN/NODATA replies (we need its SOA for the negative TTL), joins TXT
@@ -40,7 +45,10 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future as ThreadFuture
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import pycares
@@ -55,6 +63,8 @@ from ..errors import (
     ResolveTimeout,
     ServFail,
 )
+from ..names import normalize_name
+from . import resolvconf
 from .base import Backend, NotMine, Query
 
 try:
@@ -156,21 +166,9 @@ def read_resolv_conf(path: str = "/etc/resolv.conf") -> list[str]:
     """The ``nameserver`` addresses of a resolv.conf (blocking: call it in a thread).
 
     Returns ``["127.0.0.1"]`` when the file is missing or names none, as glibc does.
+    The whole file (search list, options) is ``resolvconf.read_resolv_conf``.
     """
-    servers: list[str] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                fields = line.split("#", 1)[0].split(";", 1)[0].split()
-                if len(fields) >= 2 and fields[0] == "nameserver":
-                    try:
-                        ipaddress.ip_address(fields[1].split("%", 1)[0])
-                    except ValueError:
-                        continue
-                    servers.append(fields[1])
-    except OSError:
-        pass
-    return servers or ["127.0.0.1"]
+    return list(resolvconf.read_resolv_conf(path).nameservers)
 
 
 def _server_csv(servers: Iterable[str | tuple[str, int]], port: int) -> str:
@@ -388,12 +386,39 @@ class _Channel:
                 )
         self.pending.clear()
 
+    def retire(self) -> None:
+        """Give up a channel whose loop is gone (closed, or no longer running): nothing of
+        it may run again. Blocking in thread mode (``ares_destroy`` joins c-ares's thread)."""
+        self.closed = True
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        for fut, _query, timer, _code in list(self.pending.values()):
+            timer.cancel()
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                fut.cancel()
+        self.pending.clear()
+        self._destroy_now()
+        with contextlib.suppress(RuntimeError, ValueError):
+            for fd in self._readers:
+                self.loop.remove_reader(fd)
+            for fd in self._writers:
+                self.loop.remove_writer(fd)
+        self._readers.clear()
+        self._writers.clear()
+
     def _destroy_now(self) -> None:
         ptr, self.ptr = self.ptr, _NULL
         if ptr != _NULL:
             lib.ares_cancel(ptr)
             lib.ares_queue_wait_empty(ptr, -1)
             lib.ares_destroy(ptr)
+
+
+def _destroy_made(made: ThreadFuture[_Channel]) -> None:
+    """Destroy a channel that was made for a loop that went away while it was being made."""
+    if not made.cancelled() and made.exception() is None:
+        made.result().retire()
 
 
 # -- the backend --------------------------------------------------------------------------
@@ -410,11 +435,20 @@ class CaresBackend(Backend):
     :param port: the port of nameservers given without one.
     :param timeout: c-ares's first-try timeout per server, in seconds (c-ares adapts it to
         the measured round-trip time, and doubles it on later tries). The resolver's
-        per-query deadline always wins.
-    :param tries: how many times c-ares tries each server.
-    :param rotate: spread queries over the nameservers instead of using them in order.
+        per-query deadline always wins. Default: resolv.conf's ``timeout`` when the
+        nameservers come from it, else 1 s.
+    :param tries: how many times c-ares tries each server (default: resolv.conf's
+        ``attempts``, else 3).
+    :param rotate: spread queries over the nameservers instead of using them in order
+        (default: resolv.conf's ``rotate``, else off).
+    :param search: domains tried for relative names (typed without the trailing dot), with
+        glibc's rules; default resolv.conf's ``search`` when the nameservers come from it,
+        else none.
+    :param ndots: a relative name with at least this many dots is tried as it is first
+        (default resolv.conf's, else 1).
     :param use_tcp: send every query over TCP (c-ares otherwise retries over TCP only when
-        a UDP reply is truncated).
+        a UDP reply is truncated); default resolv.conf's ``use-vc`` when the nameservers come
+        from it, else off.
     :param edns: add an EDNS0 OPT record (1232-byte UDP payload), as c-ares does by default.
     :param loop_mode: ``"sockets"`` (default: c-ares's sockets watched by the asyncio loop)
         or ``"thread"`` (c-ares's own event thread).
@@ -436,10 +470,12 @@ class CaresBackend(Backend):
         nameservers: Sequence[str | tuple[str, int]] | None = None,
         port: int = 53,
         *,
-        timeout: float = 1.0,
-        tries: int = 3,
-        rotate: bool = False,
-        use_tcp: bool = False,
+        timeout: float | None = None,
+        tries: int | None = None,
+        rotate: bool | None = None,
+        search: Sequence[str] | None = None,
+        ndots: int | None = None,
+        use_tcp: bool | None = None,
         edns: bool = True,
         loop_mode: LoopMode = "sockets",
         qcache_max_ttl: int = 0,
@@ -449,8 +485,16 @@ class CaresBackend(Backend):
     ) -> None:
         if loop_mode not in ("sockets", "thread"):
             raise ValueError(f"loop_mode must be 'sockets' or 'thread', not {loop_mode!r}")
-        if timeout <= 0 or tries < 1:
+        if (timeout is not None and not timeout > 0) or (tries is not None and tries < 1):
             raise ValueError("timeout must be > 0 and tries >= 1")
+        if ndots is not None and not 0 <= ndots <= resolvconf.MAX_NDOTS:
+            raise ValueError(f"ndots must be between 0 and {resolvconf.MAX_NDOTS}")
+        # resolv.conf fills what is not given when the nameservers come from it; given
+        # nameservers mean c-ares's defaults and no search list.
+        self._from_resolv_conf = nameservers is None
+        self._search = None if search is None else tuple(normalize_name(d) for d in search)
+        self._ndots = ndots
+        self._no_tld_query = False
         self._servers_csv = _server_csv(nameservers, port) if nameservers is not None else None
         self._port = port
         self._resolv_conf = os.fspath(resolv_conf)
@@ -460,8 +504,9 @@ class CaresBackend(Backend):
             receive_buffer=receive_buffer,
         )
         self._channel: _Channel | None = None
-        self._starting: asyncio.Future[_Channel] | None = None
+        self._starting: asyncio.Task[_Channel] | None = None
         self._closed = False
+        self._retire_lock = threading.Lock()
 
     @property
     def loop_mode(self) -> LoopMode:
@@ -474,25 +519,74 @@ class CaresBackend(Backend):
         return self._servers_csv.split(",") if self._servers_csv else None
 
     async def _start(self) -> _Channel:
+        """The channel of the running loop, made (in a worker thread) at first use."""
         if self._closed:
             raise ResolverClosed("the c-ares backend is closed", source=SOURCE)
-        if self._starting is None:
-            loop = asyncio.get_running_loop()
-            self._starting = loop.create_future()
-            try:
-                self._channel = await asyncio.to_thread(self._make_channel, loop)
-            except BaseException as exc:
-                self._starting.set_exception(exc)
-                self._starting.exception()  # consumed here; waiters get it too
+        loop = asyncio.get_running_loop()
+        old = self._channel
+        if old is not None and old.loop is not loop:
+            if old.loop.is_running() and not old.loop.is_closed():
+                raise ResolveError(
+                    "this CaresBackend is in use by another running event loop; "
+                    "make one backend (or Resolver) per loop", source=SOURCE,
+                )
+            self._channel = None
+            await asyncio.to_thread(self._retire, old)
+        task = self._starting
+        if task is None or task.get_loop() is not loop:
+            # a task of its own: a caller cancelled by its deadline does not cancel it
+            task = self._starting = loop.create_task(self._create(loop))
+        return await asyncio.shield(task)
+
+    def _retire(self, channel: _Channel) -> None:
+        with self._retire_lock:
+            channel.retire()
+
+    async def _create(self, loop: asyncio.AbstractEventLoop) -> _Channel:
+        made: ThreadFuture[_Channel] = ThreadFuture()
+
+        def make() -> None:
+            if made.set_running_or_notify_cancel():
+                try:
+                    made.set_result(self._make_channel(loop))
+                except BaseException as exc:
+                    made.set_exception(exc)
+
+        threading.Thread(target=make, name="asyncresolve-cares-init", daemon=True).start()
+        try:
+            channel = await asyncio.wrap_future(made)
+        except asyncio.CancelledError:
+            # the loop is going away (asyncio.run's end): whatever the thread makes dies
+            made.add_done_callback(_destroy_made)
+            raise
+        finally:
+            if self._starting is not None and self._starting.get_loop() is loop:
                 self._starting = None
-                raise
-            self._starting.set_result(self._channel)
-            return self._channel
-        return await asyncio.shield(self._starting)
+        if self._closed:  # aclose() ran while the channel was being made
+            await channel.aclose()
+            raise ResolverClosed("the c-ares backend was closed", source=SOURCE)
+        self._channel = channel
+        return channel
 
     def _make_channel(self, loop: asyncio.AbstractEventLoop) -> _Channel:
-        if self._servers_csv is None:
-            self._servers_csv = _server_csv(read_resolv_conf(self._resolv_conf), self._port)
+        if self._from_resolv_conf:
+            conf = resolvconf.read_resolv_conf(self._resolv_conf)
+            if self._servers_csv is None:
+                self._servers_csv = _server_csv(conf.nameservers, self._port)
+            self._no_tld_query = conf.no_tld_query
+            for key, value in (("timeout", conf.timeout), ("tries", conf.attempts), ("rotate", conf.rotate),
+                               ("use_tcp", conf.use_vc)):
+                if self._options[key] is None:
+                    self._options[key] = value
+            if self._search is None:
+                self._search = conf.search
+            if self._ndots is None:
+                self._ndots = conf.ndots
+        else:
+            for key, value in (("timeout", 1.0), ("tries", 3), ("rotate", False), ("use_tcp", False)):
+                if self._options[key] is None:
+                    self._options[key] = value
+        assert self._servers_csv is not None
         try:
             return _Channel(loop, self._servers_csv, **self._options)
         except pycares.AresError:
@@ -502,12 +596,36 @@ class CaresBackend(Backend):
             self._options["mode"] = "sockets"
             return _Channel(loop, self._servers_csv, **self._options)
 
+    @property
+    def search(self) -> tuple[str, ...] | None:
+        """The search list applied to relative names (None before the first query when it
+        comes from resolv.conf)."""
+        return self._search
+
+    @property
+    def ndots(self) -> int | None:
+        return self._ndots
+
     async def resolve(self, query: Query) -> Answer:
-        """Send ``query`` with c-ares; raise ``NotMine`` for a type c-ares does not decode."""
+        """Send ``query`` with c-ares; raise ``NotMine`` for a type c-ares does not decode.
+
+        A relative query goes through the search list (``resolvconf.search``); the answer
+        then names the absolute name that answered."""
         code = _conv.TYPE_CODES.get(query.rdtype)
         if code is None:
             raise NotMine(query.rdtype)
-        channel = self._channel or await self._start()
+        channel = self._channel
+        if channel is None or channel.loop is not asyncio.get_running_loop():
+            channel = await self._start()
+        if query.relative and self._search:
+            return await resolvconf.search(
+                query.name, self._search, self._ndots if self._ndots is not None else 1,
+                lambda name: self._ask(channel, replace(query, name=name, relative=False), code),
+                no_tld_query=self._no_tld_query,
+            )
+        return await self._ask(channel, query, code)
+
+    async def _ask(self, channel: _Channel, query: Query, code: int) -> Answer:
         if channel.closed:
             raise ResolverClosed("the c-ares backend is closed", name=query.name, source=SOURCE)
         loop = channel.loop
@@ -524,11 +642,19 @@ class CaresBackend(Backend):
             raise
 
     async def aclose(self) -> None:
-        """Cancel what is in flight (``ResolverClosed``) and destroy the channel."""
+        """Cancel what is in flight (``ResolverClosed``) and destroy the channel; a channel
+        still being made is destroyed as soon as it exists, before this returns."""
         self._closed = True
+        task = self._starting
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({task})  # its outcome is the callers' business, not ours
         channel, self._channel = self._channel, None
-        if channel is not None:
+        if channel is None:
+            return
+        if channel.loop is asyncio.get_running_loop():
             await channel.aclose()
+        else:
+            await asyncio.to_thread(self._retire, channel)
 
     def __repr__(self) -> str:
         servers = self._servers_csv or "resolv.conf"
