@@ -8,10 +8,15 @@ from typing import Any
 
 @dataclass
 class BackendStats:
+    """Counters of one backend: outcomes (``answers``, ``negatives``, ``errors``, ``passes``,
+    ``crashes``) and latency (``latency_total``, ``latency_max``, ``latency_mean``)."""
+
     answers: int = 0
     negatives: int = 0
     errors: int = 0
     passes: int = 0
+    #: unexpected exceptions raised by the backend (bugs); also counted in ``errors``
+    crashes: int = 0
     latency_total: float = 0.0
     latency_max: float = 0.0
 
@@ -31,6 +36,9 @@ class BackendStats:
 
 @dataclass
 class ResolverStats:
+    """A resolver's counters (``resolver.stats``): plain attributes, ``backends[name]`` per
+    backend, ``crashes`` in total, and ``snapshot()`` for a dict to export."""
+
     queries: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
@@ -42,17 +50,26 @@ class ResolverStats:
     backends: dict[str, BackendStats] = field(default_factory=dict)
 
     def backend(self, name: str) -> BackendStats:
+        """The counters of the backend *name* (created on first use)."""
         stats = self.backends.get(name)
         if stats is None:
             stats = self.backends[name] = BackendStats()
         return stats
 
+    @property
+    def crashes(self) -> int:
+        """Unexpected exceptions raised by any backend (each one a bug, logged by the chain)."""
+        return sum(backend.crashes for backend in self.backends.values())
+
     def count_error(self, error: BaseException) -> None:
+        """Count an error returned to a caller, by class name."""
         name = type(error).__name__
         self.errors[name] = self.errors.get(name, 0) + 1
 
     def snapshot(self) -> dict[str, Any]:
+        """Every counter as a dict of plain values (JSON-ready)."""
         data = asdict(self)
+        data["crashes"] = self.crashes
         for name, backend in self.backends.items():
             data["backends"][name]["latency_mean"] = backend.latency_mean
         return data

@@ -77,6 +77,7 @@ async def test_errors_reach_every_waiter(scripted, error):
         assert r.stats.errors[error.__name__] == 20
 
 
+@pytest.mark.backend_crash_expected
 async def test_unexpected_backend_exception_does_not_leak_inflight_entries(scripted):
     def boom(query):
         raise RuntimeError("backend bug")
@@ -86,3 +87,4 @@ async def test_unexpected_backend_exception_does_not_leak_inflight_entries(scrip
         results = await asyncio.gather(*(r.resolve("bug.test") for _ in range(5)), return_exceptions=True)
         assert all(type(x).__name__ == "ResolveError" and "backend bug" in str(x) for x in results)
         assert len(r._coalescer) == 0
+        assert r.stats.backends["scripted"].crashes == 1 and r.stats.crashes == 1

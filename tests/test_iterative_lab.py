@@ -6,6 +6,7 @@ Every resolver here gets the lab's root hints: nothing is ever sent outside 127.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from asyncresolve.answer import Answer
 from asyncresolve.backends.base import Query
-from asyncresolve.backends.iterative import IterativeBackend, TraceStep
+from asyncresolve.backends.iterative import IterativeBackend, TraceStep, iana_root_hints
 from asyncresolve.cache import TTLCache
 from asyncresolve.errors import InvalidQuery, NoAnswer, NXDomain, ResolveTimeout, ServFail
 from asyncresolve.testing import DNSLab
@@ -310,9 +311,20 @@ async def test_infrastructure_cache_without_minimisation() -> None:
         assert [q.name for q in lab.queries[:2]] == ["h0.bulk.test.", "h0.bulk.test."]
 
 
-def test_bundled_root_hints_are_refused_under_pytest() -> None:
+def test_bundled_root_hints_are_refused_when_public_roots_are_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCRESOLVE_NO_PUBLIC_ROOTS", "1")  # tests/conftest.py sets it for the whole suite
     with pytest.raises(InvalidQuery, match="root_hints"):
         IterativeBackend()
+
+
+def test_the_library_does_not_sniff_the_test_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under pytest (PYTEST_CURRENT_TEST is set) the backend builds as it does in production;
+    nothing is sent by building it."""
+    monkeypatch.delenv("ASYNCRESOLVE_NO_PUBLIC_ROOTS", raising=False)
+    assert "PYTEST_CURRENT_TEST" in os.environ
+    backend = IterativeBackend()
+    assert backend.root_hints == iana_root_hints()
+    assert not backend.infra.loopback_only
 
 
 async def test_never_sends_outside_loopback_with_a_lab_root(lab: Any) -> None:

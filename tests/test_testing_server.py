@@ -109,7 +109,7 @@ async def raw_udp(address: tuple[str, int], wire: bytes, timeout: float = 0.5) -
     try:
         transport.sendto(wire)
         return await asyncio.wait_for(got, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     finally:
         transport.close()
