@@ -78,6 +78,24 @@ def fail_on_backend_crash(request: pytest.FixtureRequest) -> Any:
                     pytrace=False)
 
 
+async def _eventually(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until ``condition()`` is true, checking at every turn of the event loop (and at
+    least every millisecond); fail after ``timeout`` seconds. For synchronising with work in
+    other tasks or threads, instead of a sleep that guesses how long it takes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+        await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """``await eventually(lambda: ..., timeout=10)``: see ``_eventually``."""
+    return _eventually
+
+
 class FakeClock:
     """A monotonic clock that only moves when told to."""
 

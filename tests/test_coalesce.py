@@ -24,12 +24,12 @@ async def test_coalescing_without_a_cache_still_shares_the_lookup(scripted):
         assert len(backend.calls) == 2  # no cache: the next query goes upstream again
 
 
-async def test_cancelled_waiter_does_not_cancel_the_others(scripted):
+async def test_cancelled_waiter_does_not_cancel_the_others(scripted, eventually):
     backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.1)
     async with Resolver([backend]) as r:
         first = asyncio.ensure_future(r.resolve("slow.test"))
         others = [asyncio.ensure_future(r.resolve("slow.test")) for _ in range(10)]
-        await asyncio.sleep(0.02)
+        await eventually(lambda: backend.calls and r.stats.coalesced == 10)
         first.cancel()
         results = await asyncio.gather(*others)
         assert first.cancelled()
@@ -38,25 +38,25 @@ async def test_cancelled_waiter_does_not_cancel_the_others(scripted):
         assert len(r._coalescer) == 0
 
 
-async def test_all_waiters_cancelled_lookup_still_fills_cache(scripted):
+async def test_all_waiters_cancelled_lookup_still_fills_cache(scripted, eventually):
     backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.05)
     async with Resolver([backend]) as r:
         waiters = [asyncio.ensure_future(r.resolve("slow.test")) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        await eventually(lambda: backend.calls and r.stats.coalesced == 2)
         for w in waiters:
             w.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-        await asyncio.sleep(0.08)
+        await eventually(lambda: len(r._coalescer) == 0)  # the lookup ran to its end
         assert len(r._coalescer) == 0
         answer = await r.resolve("slow.test")
         assert answer.from_cache and len(backend.calls) == 1
 
 
-async def test_waiter_timeout_leaves_lookup_for_patient_waiters(scripted):
+async def test_waiter_timeout_leaves_lookup_for_patient_waiters(scripted, eventually):
     backend = scripted(table={("slow.test.", "A"): "192.0.2.9"}, delay=0.2)
     async with Resolver([backend], timeout=2.0) as r:
         patient = asyncio.ensure_future(r.resolve("slow.test"))
-        await asyncio.sleep(0.01)
+        await eventually(lambda: backend.calls)
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(ResolveTimeout):

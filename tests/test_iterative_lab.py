@@ -287,7 +287,15 @@ async def test_infrastructure_cache_one_root_and_one_tld_query_for_1000_names() 
         cache = TTLCache()
         b = IterativeBackend(root_hints=lab.root_hints, port=lab.port, cache=cache)
         names = [f"h{i}.bulk.test." for i in range(1000)]
-        answers = await asyncio.gather(*(resolve(b, n, timeout=20) for n in names))
+        # 100 at a time: a burst of 1000 at one Python server on a starved CPU times out whole
+        # resolutions, and the point here is the cache, not the burst
+        bounded = asyncio.Semaphore(100)
+
+        async def one(name: str) -> Answer:
+            async with bounded:
+                return await resolve(b, name, timeout=20)
+
+        answers = await asyncio.gather(*(one(n) for n in names))
         assert [a.records[0].text for a in answers[:3]] == ["192.0.0.0", "192.0.0.1", "192.0.0.2"]
         per_server: dict[str, int] = {}
         for q in lab.queries:
@@ -295,10 +303,16 @@ async def test_infrastructure_cache_one_root_and_one_tld_query_for_1000_names() 
         root = lab.nameservers_for(".")[0].hostname.to_text()
         tld = lab.nameservers_for("test.")[0].hostname.to_text()
         bulk = lab.nameservers_for("bulk.test.")[0].hostname.to_text()
-        assert per_server[root] == 1
-        assert per_server[tld] == 1
-        assert per_server[bulk] == 1000
-        assert sum(per_server.values()) == 1002
+        # The root and the TLD are asked once; under CPU load an exchange may time out and be
+        # asked again, but only as many times as the transport saw a timeout, and never once
+        # per name (1000): the delegations come from the cache.
+        retries = b.transport.stats.timeouts
+        assert 1 <= per_server[root] <= 1 + retries
+        assert 1 <= per_server[tld] <= 1 + retries
+        assert {q.name for q in lab.queries if q.server == bulk} == set(names)
+        assert 1000 <= per_server[bulk] <= 1000 + retries
+        assert set(per_server) == {root, tld, bulk}
+        assert b.stats.upstream_queries <= 1002 + retries
 
 
 async def test_infrastructure_cache_without_minimisation() -> None:
