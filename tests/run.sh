@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 if [ -n "${PYTHON:-}" ]; then python=$PYTHON
 else
     # First run on a fresh machine: install the peers and .venv (tools/install.sh) first.
-    [ -x .venv/bin/python ] || [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" = 1 ] || bash tools/install.sh
+    if [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" != 1 ] && [ ! -e .venv/.peers-checked ]; then
+        bash tools/install.sh
+    fi
     python=$PWD/.venv/bin/python
 fi
 if [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" = 1 ]; then

@@ -30,4 +30,6 @@ venv=${VENV:-.venv}
 "$venv/bin/python" -m pip install -q -e '.[dev]'
 # Wheels for tests/test_install.py, which builds a fresh venv offline (tests never reach PyPI).
 "$venv/bin/python" -m pip wheel -q -w .wheelhouse 'setuptools>=77' pytest . >/dev/null
+# tests/run.sh installs again until the peers step has run once (the demo skips it)
+[ "${1:-}" = "--no-peers" ] || touch "$venv/.peers-checked"
 echo "installed in $venv: $("$venv/bin/python" -c 'import sys, asyncresolve; print("asyncresolve", asyncresolve.__version__, "on Python", sys.version.split()[0])')"
