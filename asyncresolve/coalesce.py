@@ -46,7 +46,7 @@ class Coalescer:
             return await asyncio.shield(task)
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception() from None  # type: ignore[misc]
             name, rdtype = _describe(key)
