@@ -102,6 +102,7 @@ class Answer:
 
     @property
     def age(self) -> float:
+        """Seconds since the answer was received (on the answer's clock)."""
         return max(0.0, self._clock() - self._received_at)
 
     @property
@@ -111,10 +112,12 @@ class Answer:
 
     @property
     def original_ttl(self) -> int:
+        """The TTL the answer had when it was received."""
         return round(self._expires_at - self._received_at)
 
     @property
     def records(self) -> tuple[Record, ...]:
+        """The records of the asked type, their TTLs counted down by the answer's age."""
         age = int(self._clock() - self._received_at)
         if age <= 0:
             return self._records
@@ -158,6 +161,7 @@ class Answer:
         return twin
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON-ready data (what ``asyncresolve lookup --json`` prints)."""
         return {
             "name": self.name,
             "type": self.rdtype,

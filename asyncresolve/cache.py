@@ -250,9 +250,11 @@ class TTLCache:
 
     # -- housekeeping -------------------------------------------------------------
     def delete(self, key: CacheKey) -> None:
+        """Forget one entry (no error if it is absent)."""
         self._entries.pop(key, None)
 
     def clear(self) -> None:
+        """Forget every entry."""
         self._entries.clear()
 
     def purge_expired(self) -> int:

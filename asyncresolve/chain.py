@@ -24,7 +24,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._compat import timeout_at
 from .answer import Answer
 from .backends.base import Backend, NotMine, Query
 from .errors import (
@@ -53,6 +52,7 @@ class FallthroughPolicy:
     on_nodata: bool = False
 
     def falls_through(self, error: ResolveError) -> bool:
+        """Whether the chain asks the next backend after a backend raised *error*."""
         if isinstance(error, NXDomain):
             return self.on_nxdomain
         if isinstance(error, NoAnswer):
@@ -106,7 +106,7 @@ class Chain:
                 if backend.honours_deadline:
                     answer = await backend.resolve(query)
                 else:
-                    async with timeout_at(query.deadline):
+                    async with asyncio.timeout_at(query.deadline):
                         answer = await backend.resolve(query)
             except NotMine:
                 stats.passes += 1
@@ -122,7 +122,7 @@ class Chain:
                 if not self.policy.falls_through(error):
                     raise
                 failures.append((backend.name, error))
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 stats.errors += 1
                 stats.record_latency(time.perf_counter() - started)
                 timeout = _timeout(query, backend.name)
@@ -137,7 +137,9 @@ class Chain:
                 failures.append((backend.name, network))
             except Exception as exc:  # a backend bug must not take the caller down
                 stats.errors += 1
-                log.exception("backend %s failed on %s %s", backend.name, query.name, query.rdtype)
+                stats.crashes += 1
+                log.exception("backend %s failed on %s %s", backend.name, query.name, query.rdtype,
+                              extra={"backend_crash": backend.name})
                 failures.append((backend.name, ResolveError(
                     f"backend {backend.name} failed: {exc!r}", name=query.name, rdtype=query.rdtype,
                     source=backend.name,

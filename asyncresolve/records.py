@@ -17,18 +17,26 @@ import dns.rdatatype
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """Base of every record: ``name`` (absolute, lower case, with the final dot), ``ttl``
+    (seconds left; counts down while cached), ``rdtype`` (the type mnemonic) and ``text``
+    (the presentation form of the data, as dig prints it). Records are immutable and hashable."""
+
     name: str
     ttl: int
     rdtype: ClassVar[str] = ""
 
     @property
     def text(self) -> str:  # pragma: no cover - every subclass overrides it
+        """The record data in presentation form, as dig prints it (``"10 mx1.example.com."``)."""
         raise NotImplementedError
 
     def with_ttl(self, ttl: int) -> Record:
+        """A copy of the record with another TTL."""
         return dataclasses.replace(self, ttl=ttl)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data: its fields (bytes decoded as UTF-8, undecodable bytes
+        escaped), ``type`` and ``text``."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key, value in data.items():
             if isinstance(value, tuple):
@@ -45,6 +53,8 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class ARecord(Record):
+    """An IPv4 address (``address``, e.g. ``"192.0.2.10"``)."""
+
     address: str
     rdtype: ClassVar[str] = "A"
 
@@ -55,6 +65,8 @@ class ARecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class AAAARecord(Record):
+    """An IPv6 address (``address``, compressed form, e.g. ``"2001:db8::1"``)."""
+
     address: str
     rdtype: ClassVar[str] = "AAAA"
 
@@ -65,6 +77,8 @@ class AAAARecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class CNAMERecord(Record):
+    """An alias: ``name`` is another name for ``target``."""
+
     target: str
     rdtype: ClassVar[str] = "CNAME"
 
@@ -75,6 +89,8 @@ class CNAMERecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class DNAMERecord(Record):
+    """A subtree alias (RFC 6672): every name under ``name`` maps to the same name under ``target``."""
+
     target: str
     rdtype: ClassVar[str] = "DNAME"
 
@@ -85,6 +101,8 @@ class DNAMERecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class NSRecord(Record):
+    """A name server (``target``) for the zone ``name``."""
+
     target: str
     rdtype: ClassVar[str] = "NS"
 
@@ -95,6 +113,8 @@ class NSRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class PTRRecord(Record):
+    """A pointer (``target``), typically the host name of a reverse-lookup address."""
+
     target: str
     rdtype: ClassVar[str] = "PTR"
 
@@ -105,6 +125,8 @@ class PTRRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class MXRecord(Record):
+    """A mail exchanger: ``exchange`` with its ``preference`` (lower is preferred)."""
+
     preference: int
     exchange: str
     rdtype: ClassVar[str] = "MX"
@@ -116,6 +138,8 @@ class MXRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class SRVRecord(Record):
+    """A service location (RFC 2782): ``target`` and ``port``, chosen by ``priority`` then ``weight``."""
+
     priority: int
     weight: int
     port: int
@@ -129,6 +153,9 @@ class SRVRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class TXTRecord(Record):
+    """Text: ``strings`` keeps each character-string as bytes, intact (a value may hold several,
+    each up to 255 bytes); ``value`` joins them, as SPF and DKIM readers want."""
+
     strings: tuple[bytes, ...]
     rdtype: ClassVar[str] = "TXT"
 
@@ -144,6 +171,9 @@ class TXTRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class SOARecord(Record):
+    """Start of authority: the zone's primary server ``mname``, contact ``rname``, ``serial`` and
+    timers; ``negative_ttl`` is how long a negative answer from the zone holds (RFC 2308)."""
+
     mname: str
     rname: str
     serial: int
@@ -168,6 +198,8 @@ class SOARecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class CAARecord(Record):
+    """Certification authority authorisation (RFC 8659): ``flags``, ``tag`` (``"issue"``...) and raw ``value``."""
+
     flags: int
     tag: str
     value: bytes
@@ -180,6 +212,9 @@ class CAARecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class NAPTRRecord(Record):
+    """Naming authority pointer (RFC 3403): ``order``, ``preference``, ``flags``, ``service``,
+    ``regexp`` (bytes, as on the wire) and ``replacement``."""
+
     order: int
     preference: int
     flags: bytes
@@ -203,6 +238,7 @@ class GenericRecord(Record):
 
     @property
     def rdtype(self) -> str:  # type: ignore[override]
+        """The type mnemonic (``"HTTPS"``, ``"TLSA"``...)."""
         return self.type_name
 
     @property
@@ -210,6 +246,7 @@ class GenericRecord(Record):
         return self.data
 
     def to_dict(self) -> dict[str, Any]:
+        """``name``, ``ttl``, ``type`` and ``text``."""
         return {"name": self.name, "ttl": self.ttl, "type": self.type_name, "text": self.data}
 
 

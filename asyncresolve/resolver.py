@@ -67,6 +67,7 @@ class Resolver:
 
     @property
     def backends(self) -> tuple[Backend, ...]:
+        """The chain's backends, in the order they are asked."""
         return self.chain.backends
 
     # -- lookups ------------------------------------------------------------------
@@ -185,6 +186,7 @@ class Resolver:
 
     # -- lifecycle ----------------------------------------------------------------
     async def aclose(self) -> None:
+        """Close the resolver and its backends; later calls raise ``ResolverClosed``."""
         if self._closed:
             return
         self._closed = True

@@ -95,12 +95,15 @@ class LatencyHistogram:
 
 @dataclass
 class BackendStats:
-    """One backend's outcomes in the chain, and the latency of the calls that reached it."""
+    """Counters of one backend: outcomes (``answers``, ``negatives``, ``errors``, ``passes``,
+    ``crashes``) and latency (``latency_total``, ``latency_max``, ``latency_mean``)."""
 
     answers: int = 0
     negatives: int = 0
     errors: int = 0
     passes: int = 0
+    #: unexpected exceptions raised by the backend (bugs); also counted in ``errors``
+    crashes: int = 0
     latency_total: float = 0.0
     latency_max: float = 0.0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False, compare=False)
@@ -128,11 +131,13 @@ class BackendStats:
         return self.latency.quantile(0.99)
 
     def snapshot(self) -> dict[str, Any]:
+        """This backend's figures as plain data."""
         return {
             "answers": self.answers,
             "negatives": self.negatives,
             "errors": self.errors,
             "passes": self.passes,
+            "crashes": self.crashes,
             "calls": self.calls,
             "latency_total": self.latency_total,
             "latency_max": self.latency_max,
@@ -150,8 +155,8 @@ class ResolverStats:
     background refreshes of entries about to expire; ``coalesced`` callers that waited on
     a lookup already in flight instead of starting one; ``upstream_lookups`` walks of the
     chain; ``errors`` errors raised to callers, by exception class name; ``backends``
-    each backend's outcomes and latency. ``cache`` (set by the resolver) gives the cache's
-    size in the snapshot.
+    each backend's outcomes and latency; ``crashes`` backend bugs in total. ``cache`` (set by
+    the resolver) gives the cache's size in the snapshot.
     """
 
     queries: int = 0
@@ -166,12 +171,19 @@ class ResolverStats:
     cache: Any = field(default=None, repr=False, compare=False)
 
     def backend(self, name: str) -> BackendStats:
+        """The counters of the backend *name* (created on first use)."""
         stats = self.backends.get(name)
         if stats is None:
             stats = self.backends[name] = BackendStats()
         return stats
 
+    @property
+    def crashes(self) -> int:
+        """Unexpected exceptions raised by any backend (each one a bug, logged by the chain)."""
+        return sum(backend.crashes for backend in self.backends.values())
+
     def count_error(self, error: BaseException) -> None:
+        """Count an error returned to a caller, by class name."""
         name = type(error).__name__
         self.errors[name] = self.errors.get(name, 0) + 1
 
@@ -204,6 +216,7 @@ class ResolverStats:
             "coalesced": self.coalesced,
             "upstream_lookups": self.upstream_lookups,
             "errors": dict(self.errors),
+            "crashes": self.crashes,
             "cache": None if cache is None else {
                 "entries": self.cache_entries,
                 "max_entries": getattr(cache, "max_entries", None),

@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     zone_size = max(args.names, args.memory_names, args.bulk_names if "bulk" in args.only else 0)
     result: dict[str, Any] = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(), "versions": _versions(), "profile": "quick" if args.quick else "default",
         "headline_concurrency": args.headline, "via": args.via,
         "settings": {key: getattr(args, key) for key in (*PROFILES["default"], "loops", "only")},

@@ -1,9 +1,16 @@
-"""Shared fixtures: an injectable clock and a scripted backend that counts its calls."""
+"""Shared fixtures: an injectable clock and a scripted backend that counts its calls.
+
+Every test also runs under ``fail_on_backend_crash``: a backend that raises something
+unexpected (a bug, which the chain logs and counts in ``stats.backends[name].crashes``) fails
+the test during which it happened, even if the chain fell through to an answer. A test that
+crashes a backend on purpose says so with ``@pytest.mark.backend_crash_expected``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +21,10 @@ import pytest
 
 from asyncresolve import Answer, ARecord
 from asyncresolve.backends.base import Backend, NotMine, Query
+
+# The iterative backend refuses the bundled IANA root servers (every test passes a lab's
+# root_hints); inherited by the CLI and demo subprocesses that tests run.
+os.environ.setdefault("ASYNCRESOLVE_NO_PUBLIC_ROOTS", "1")
 
 
 def _resolv_conf_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
@@ -34,6 +45,55 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"`PYTHON={sys.executable} bash tests/run.sh [pytest args]`, which gives them a private "
             "resolv.conf on loopback (a mount namespace), so no query can leave the machine"
         )
+
+
+class _CrashLog(logging.Handler):
+    """Collects the chain's log records of backend crashes (they carry ``backend_crash``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.crashes: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "backend_crash"):
+            self.crashes.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_backend_crash(request: pytest.FixtureRequest) -> Any:
+    """Fail the test if a backend crashed while it ran, unless it is marked ``backend_crash_expected``."""
+    watcher = _CrashLog()
+    logger = logging.getLogger("asyncresolve")
+    logger.addHandler(watcher)
+    try:
+        yield watcher
+    finally:
+        logger.removeHandler(watcher)
+    if watcher.crashes and request.node.get_closest_marker("backend_crash_expected") is None:
+        crashes = "\n".join(
+            f"  {record.getMessage()}: {record.exc_info[1]!r}" if record.exc_info else f"  {record.getMessage()}"
+            for record in watcher.crashes
+        )
+        pytest.fail(f"a backend crashed during this test (a bug; see stats.backends[name].crashes):\n{crashes}",
+                    pytrace=False)
+
+
+async def _eventually(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until ``condition()`` is true, checking at every turn of the event loop (and at
+    least every millisecond); fail after ``timeout`` seconds. For synchronising with work in
+    other tasks or threads, instead of a sleep that guesses how long it takes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+        await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """``await eventually(lambda: ..., timeout=10)``: see ``_eventually``."""
+    return _eventually
 
 
 class FakeClock:

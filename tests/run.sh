@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The test command. Runs pytest inside a private mount namespace whose /etc/resolv.conf
-# points at loopback, so that no getaddrinfo made by a test can reach the machine's real
-# nameserver. Arguments go to pytest.
+# The test command. Installs what it needs the first time (tools/install.sh: the lab's peers
+# and .venv), then runs pytest inside a private mount namespace whose /etc/resolv.conf points
+# at loopback, so that no getaddrinfo made by a test can reach the machine's real nameserver.
+# Arguments go to pytest; PYTHON=/path/to/venv/bin/python runs the suite with another venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${PYTHON:-}" ]; then python=$PYTHON
-elif [ -x .venv/bin/python ]; then python=$PWD/.venv/bin/python
-else python=python3
+else
+    # First run on a fresh machine: install the peers and .venv (tools/install.sh) first.
+    if [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" != 1 ] && [ ! -e .venv/.peers-checked ]; then
+        bash tools/install.sh
+    fi
+    python=$PWD/.venv/bin/python
 fi
 if [ "${ASYNCRESOLVE_IN_TEST_NAMESPACE:-}" = 1 ]; then
     exec "$python" -m pytest "$@"

@@ -6,6 +6,7 @@ Every resolver here gets the lab's root hints: nothing is ever sent outside 127.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from asyncresolve.answer import Answer
 from asyncresolve.backends.base import Query
-from asyncresolve.backends.iterative import IterativeBackend, TraceStep
+from asyncresolve.backends.iterative import IterativeBackend, TraceStep, iana_root_hints
 from asyncresolve.cache import TTLCache
 from asyncresolve.errors import InvalidQuery, NoAnswer, NXDomain, ResolveTimeout, ServFail
 from asyncresolve.testing import DNSLab
@@ -286,7 +287,15 @@ async def test_infrastructure_cache_one_root_and_one_tld_query_for_1000_names() 
         cache = TTLCache()
         b = IterativeBackend(root_hints=lab.root_hints, port=lab.port, cache=cache)
         names = [f"h{i}.bulk.test." for i in range(1000)]
-        answers = await asyncio.gather(*(resolve(b, n, timeout=20) for n in names))
+        # 100 at a time: a burst of 1000 at one Python server on a starved CPU times out whole
+        # resolutions, and the point here is the cache, not the burst
+        bounded = asyncio.Semaphore(100)
+
+        async def one(name: str) -> Answer:
+            async with bounded:
+                return await resolve(b, name, timeout=20)
+
+        answers = await asyncio.gather(*(one(n) for n in names))
         assert [a.records[0].text for a in answers[:3]] == ["192.0.0.0", "192.0.0.1", "192.0.0.2"]
         per_server: dict[str, int] = {}
         for q in lab.queries:
@@ -294,25 +303,51 @@ async def test_infrastructure_cache_one_root_and_one_tld_query_for_1000_names() 
         root = lab.nameservers_for(".")[0].hostname.to_text()
         tld = lab.nameservers_for("test.")[0].hostname.to_text()
         bulk = lab.nameservers_for("bulk.test.")[0].hostname.to_text()
-        assert per_server[root] == 1
-        assert per_server[tld] == 1
-        assert per_server[bulk] == 1000
-        assert sum(per_server.values()) == 1002
+        # The root and the TLD are asked once; under CPU load an exchange may time out and be
+        # asked again, but only as many times as the transport saw a timeout, and never once
+        # per name (1000): the delegations come from the cache.
+        retries = b.transport.stats.timeouts
+        assert 1 <= per_server[root] <= 1 + retries
+        assert 1 <= per_server[tld] <= 1 + retries
+        assert {q.name for q in lab.queries if q.server == bulk} == set(names)
+        assert 1000 <= per_server[bulk] <= 1000 + retries
+        assert set(per_server) == {root, tld, bulk}
+        assert b.stats.upstream_queries <= 1002 + retries
 
 
 async def test_infrastructure_cache_without_minimisation() -> None:
     zone = "\n".join(f"h{i} 300 IN A 192.0.2.{i % 250}" for i in range(200))
     async with DNSLab({"bulk.test.": zone}) as lab:
         b = IterativeBackend(root_hints=lab.root_hints, port=lab.port, qname_minimisation=False)
+        bulk = lab.nameservers_for("bulk.test.")[0].hostname.to_text()
         await resolve(b, "h0.bulk.test.")
+        # the whole name to the root, test. and bulk.test. (under CPU load a query may time out
+        # and be sent again: as many times as the transport counted a timeout)
+        first = list(lab.queries)
+        assert {q.name for q in first} == {"h0.bulk.test."} and first[-1].server == bulk
+        assert 3 <= len(first) <= 3 + b.transport.stats.timeouts
         await asyncio.gather(*(resolve(b, f"h{i}.bulk.test.") for i in range(1, 200)))
-        assert len(lab.queries) == 202
-        assert [q.name for q in lab.queries[:2]] == ["h0.bulk.test.", "h0.bulk.test."]
+        # the other 199 names go straight to bulk.test.'s server
+        later = lab.queries[len(first):]
+        assert {q.server for q in later} == {bulk}
+        assert {q.name for q in later} == {f"h{i}.bulk.test." for i in range(1, 200)}
+        assert 199 <= len(later) <= 199 + b.transport.stats.timeouts
 
 
-def test_bundled_root_hints_are_refused_under_pytest() -> None:
+def test_bundled_root_hints_are_refused_when_public_roots_are_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCRESOLVE_NO_PUBLIC_ROOTS", "1")  # tests/conftest.py sets it for the whole suite
     with pytest.raises(InvalidQuery, match="root_hints"):
         IterativeBackend()
+
+
+def test_the_library_does_not_sniff_the_test_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under pytest (PYTEST_CURRENT_TEST is set) the backend builds as it does in production;
+    nothing is sent by building it."""
+    monkeypatch.delenv("ASYNCRESOLVE_NO_PUBLIC_ROOTS", raising=False)
+    assert "PYTEST_CURRENT_TEST" in os.environ
+    backend = IterativeBackend()
+    assert backend.root_hints == iana_root_hints()
+    assert not backend.infra.loopback_only
 
 
 async def test_never_sends_outside_loopback_with_a_lab_root(lab: Any) -> None:

@@ -30,12 +30,12 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from asyncresolve.testing import peers
 from asyncresolve.testing.peers import (
     NSD,
     PeerMissing,
     PeerStartError,
     Unbound,
+    _process,
     find_peer_binary,
     random_loopback_block,
     require_peer,
@@ -95,7 +95,7 @@ def no_leftover_processes() -> Iterable[None]:
     """Every test must stop every daemon it started, and reap it (no zombies)."""
     yield
     assert not peer_processes(), f"peer processes left behind: {peer_processes()}"
-    assert not peers._LIVE, f"peers still registered: {list(peers._LIVE)}"
+    assert not _process._LIVE, f"peers still registered: {list(_process._LIVE)}"
 
 
 async def ask(

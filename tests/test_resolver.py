@@ -72,7 +72,7 @@ async def test_invalid_input_fails_before_io(scripted):
         Resolver([backend], timeout=0)
 
 
-async def test_serve_stale_and_background_refresh(scripted, clock):
+async def test_serve_stale_and_background_refresh(scripted, clock, eventually):
     addresses = iter(["192.0.2.1", "192.0.2.2"])
     backend = scripted(table={("s.test.", "A"): lambda q: next(addresses)}, ttl=10)
     async with Resolver([backend], cache=TTLCache(serve_stale=600, clock=clock)) as r:
@@ -80,14 +80,13 @@ async def test_serve_stale_and_background_refresh(scripted, clock):
         clock.advance(11)
         stale = await r.resolve("s.test")
         assert stale.records[0].address == "192.0.2.1" and stale.ttl == 30  # served at once
-        await asyncio.sleep(0.01)  # the background refresh runs
-        assert len(backend.calls) == 2
+        await eventually(lambda: len(backend.calls) == 2 and not r._refreshes)  # the background refresh ran
         refreshed = await r.resolve("s.test")
         assert refreshed.records[0].address == "192.0.2.2" and refreshed.ttl == 10
         assert r.stats.cache_hits == 2
 
 
-async def test_serve_stale_keeps_serving_while_upstream_fails(scripted, clock):
+async def test_serve_stale_keeps_serving_while_upstream_fails(scripted, clock, eventually):
     replies = iter(["192.0.2.1", ServFail(), ServFail()])
 
     def reply(query):
@@ -100,20 +99,20 @@ async def test_serve_stale_keeps_serving_while_upstream_fails(scripted, clock):
     async with Resolver([backend], cache=TTLCache(serve_stale=600, clock=clock)) as r:
         await r.resolve("s.test")
         clock.advance(11)
-        for _ in range(2):
+        for attempt in range(2):
             assert (await r.resolve("s.test")).records[0].address == "192.0.2.1"
-            await asyncio.sleep(0.01)
+            await eventually(lambda n=attempt: len(backend.calls) == n + 2 and not r._refreshes)
         assert len(backend.calls) == 3  # each failed refresh allows one more try
 
 
-async def test_prefetch_refreshes_popular_entry_before_expiry(scripted, clock):
+async def test_prefetch_refreshes_popular_entry_before_expiry(scripted, clock, eventually):
     addresses = iter(["192.0.2.1", "192.0.2.2"])
     backend = scripted(table={("p.test.", "A"): lambda q: next(addresses)}, ttl=100)
     async with Resolver([backend], cache=TTLCache(prefetch=True, clock=clock)) as r:
         await r.resolve("p.test")
         clock.advance(95)
         assert (await r.resolve("p.test")).records[0].address == "192.0.2.1"
-        await asyncio.sleep(0.01)
+        await eventually(lambda: len(backend.calls) == 2 and not r._refreshes)  # the prefetch ran
         answer = await r.resolve("p.test")
         assert answer.records[0].address == "192.0.2.2" and answer.ttl == 100
         assert r.stats.upstream_lookups == 2

@@ -57,7 +57,7 @@ async def raw_udp(address: tuple[str, int], wire: bytes, timeout: float = 1.0) -
     try:
         transport.sendto(wire, address)
         return await asyncio.wait_for(got, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     finally:
         transport.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,32 @@ def dns_lab_options(dns_lab_options):
         "asyncio_default_fixture_loop_scope=function",
     )
     result.assert_outcomes(passed=1)
+
+
+async def test_dns_server_completes_a_zone_without_soa_like_the_lab(dns_server: Any) -> None:
+    """A zone without SOA or NS is served like DNSLab serves it (they are added), not rejected
+    with dnspython's NoSOA."""
+    import dns.asyncquery
+    import dns.message
+    import dns.rcode
+
+    server = await dns_server({"example.test.": "www 60 IN A 192.0.2.10"})
+    ip, port = server.address
+
+    async def ask(name: str, rdtype: str) -> dns.message.Message:
+        return await dns.asyncquery.udp(dns.message.make_query(name, rdtype), ip, port=port, timeout=5)
+
+    assert (await ask("www.example.test.", "A")).answer[0][0].address == "192.0.2.10"
+    nx = await ask("nope.example.test.", "A")
+    assert nx.rcode() == dns.rcode.NXDOMAIN
+    soa = nx.authority[0][0]
+    assert soa.mname.to_text() == "ns1.example.test." and soa.rname.to_text() == "hostmaster.example.test."
+    ns = await ask("example.test.", "NS")
+    assert [r.target.to_text() for r in ns.answer[0]] == ["ns1.example.test."]
+    glue = await ask("ns1.example.test.", "A")
+    assert glue.answer[0][0].address == ip
+    # a zone that has its own SOA and NS keeps them
+    own = await dns_server({"other.test.": "@ 300 IN SOA a.other.test. b.other.test. 7 1 1 1 1\n"
+                                           "@ 300 IN NS a.other.test.\na 300 IN A 192.0.2.1"})
+    reply = await dns.asyncquery.udp(dns.message.make_query("other.test.", "SOA"), own.host, port=own.port, timeout=5)
+    assert reply.answer[0][0].serial == 7 and reply.answer[0][0].mname.to_text() == "a.other.test."

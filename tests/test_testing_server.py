@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+from typing import Any
 
 import dns.asyncquery
 import dns.edns
@@ -109,7 +110,7 @@ async def raw_udp(address: tuple[str, int], wire: bytes, timeout: float = 0.5) -
     try:
         transport.sendto(wire)
         return await asyncio.wait_for(got, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     finally:
         transport.close()
@@ -414,17 +415,17 @@ async def test_many_concurrent_queries_all_answered(server: AuthServer) -> None:
     assert all(r.answer[0][0].address == "192.0.2.42" for r in tcp_replies)
 
 
-async def test_tcp_connections_are_bounded() -> None:
+async def test_tcp_connections_are_bounded(eventually: Any) -> None:
     host = LoopbackAllocator().allocate()
     async with AuthServer(ZONES, host, 0, max_tcp_connections=2) as srv:
         held = [await asyncio.open_connection(*srv.address) for _ in range(2)]
-        await asyncio.sleep(0.05)
+        await eventually(lambda: len(srv._connections) == 2)
         reader, writer = await asyncio.open_connection(*srv.address)
         assert await asyncio.wait_for(reader.read(), 1) == b""  # closed at once
         writer.close()
         for _, w in held:
             w.close()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: not srv._connections)
         assert (await tcp(srv, query("www.example.test."))).answer
 
 

@@ -11,8 +11,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 elif ! command -v unbound >/dev/null 2>&1 || ! command -v nsd >/dev/null 2>&1; then
     echo "note: install the lab's peers for the full test suite: apt-get install $peers" >&2
 fi
-python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
-echo "installed: $(.venv/bin/python -c 'import asyncresolve; print("asyncresolve", asyncresolve.__version__)')"
+# The virtual environment (.venv, or $VENV with $PYTHON): tools/venv.sh.
+bash tools/venv.sh
+# tests/run.sh runs this script until it has run once (tools/demo.sh makes .venv without the peers).
+touch "${VENV:-.venv}/.peers-checked"

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Backend, NotMine, Query
 from .cares import CaresBackend
 from .hosts import HostsBackend, parse_hosts
 from .system import SystemBackend
+
+if TYPE_CHECKING:
+    from .iterative import IterativeBackend
+
+
+def __getattr__(name: str) -> object:
+    # The iterative resolver is imported on first use: users of the other backends don't pay for it.
+    if name == "IterativeBackend":
+        from .iterative import IterativeBackend
+
+        return IterativeBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_backends() -> list[Backend]:
@@ -28,6 +42,7 @@ __all__ = [
     "Backend",
     "CaresBackend",
     "HostsBackend",
+    "IterativeBackend",
     "NotMine",
     "Query",
     "SystemBackend",

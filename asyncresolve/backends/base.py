@@ -81,12 +81,14 @@ class Backend:
     honours_deadline: bool = False
 
     def supports(self, rdtype: str) -> bool:
+        """Whether the backend can answer this record type (the chain skips it otherwise)."""
         return self.supported_types is None or rdtype in self.supported_types
 
     def attach(self, cache: TTLCache | None) -> None:
         """Called by the resolver with its shared cache (backends that keep state there use it)."""
 
     async def resolve(self, query: Query) -> Answer:
+        """Answer *query*, raise a ``ResolveError``, or raise ``NotMine`` to pass to the next backend."""
         raise NotImplementedError
 
     async def aclose(self) -> None:

@@ -510,6 +510,7 @@ class CaresBackend(Backend):
 
     @property
     def loop_mode(self) -> LoopMode:
+        """How c-ares is driven: ``"sockets"`` (its sockets watched by the loop) or ``"thread"``."""
         return self._options["mode"]  # type: ignore[no-any-return]
 
     @property

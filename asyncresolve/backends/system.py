@@ -59,6 +59,7 @@ class SystemBackend(Backend):
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
+        """The bound on worker threads running ``getaddrinfo`` (``max_threads``)."""
         if self._limiter is None:  # created lazily: it must belong to the running loop
             self._limiter = anyio.CapacityLimiter(self.max_threads)
         return self._limiter

@@ -316,7 +316,7 @@ class AuthServer:
                     await asyncio.sleep(self.faults.delay)
                 writer.write(len(reply).to_bytes(2, "big") + reply)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass  # client closed, sent a partial message, or went idle
         except asyncio.CancelledError:
             pass  # server stopping

@@ -1,5 +1,11 @@
 """The native iterative resolver: walks down from the root servers, like unbound does.
 
+What users need is exported here: :class:`IterativeBackend`, its counters
+(:class:`IterativeStats`, ``backend.stats``) and its trace (:class:`TraceStep`
+given to ``trace=`` callbacks, :class:`TraceResult` from
+``resolve_with_trace``, :func:`trace_printer`), and the bundled root hints
+(:func:`iana_root_hints`). The modules behind it are internals:
+
 * ``engine`` — the sans-I/O core (``Resolution``: next action / receive a response);
 * ``transport`` — UDP with random ID and port, TCP on truncation, EDNS0, 0x20;
 * ``servers`` — smoothed-RTT server selection and back-off;
@@ -9,30 +15,12 @@
 """
 
 from .backend import IterativeBackend, IterativeStats, TraceResult, trace_printer
-from .engine import (
-    Done,
-    EngineConfig,
-    NeedSubResolution,
-    Resolution,
-    SendQuery,
-    TraceStep,
-)
-from .infra import Delegation, Infrastructure
-from .roothints import IANA_ROOT_SERVERS, iana_root_hints
-from .servers import ServerStats
+from .engine import TraceStep
+from .roothints import iana_root_hints
 
 __all__ = [
-    "IANA_ROOT_SERVERS",
-    "Delegation",
-    "Done",
-    "EngineConfig",
-    "Infrastructure",
     "IterativeBackend",
     "IterativeStats",
-    "NeedSubResolution",
-    "Resolution",
-    "SendQuery",
-    "ServerStats",
     "TraceResult",
     "TraceStep",
     "iana_root_hints",

@@ -109,10 +109,10 @@ class IterativeBackend(Backend):
         lame_ttl: float = 900.0,
     ) -> None:
         if root_hints is None:
-            if os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("ASYNCRESOLVE_NO_PUBLIC_ROOTS"):
+            if os.environ.get("ASYNCRESOLVE_NO_PUBLIC_ROOTS"):
                 raise InvalidQuery(
-                    "IterativeBackend needs root_hints under test: pass the lab's "
-                    "(lab.root_hints), never the bundled IANA root servers"
+                    "IterativeBackend needs root_hints: ASYNCRESOLVE_NO_PUBLIC_ROOTS forbids the bundled "
+                    "IANA root servers (in tests, pass the lab's: lab.root_hints)"
                 )
             hints: list[ServerAddr] = iana_root_hints(ipv4=ipv4, ipv6=ipv6)
         else:

@@ -52,7 +52,6 @@ from ._common import (
     require_peer,
     require_root,
 )
-from ._process import _LIVE  # noqa: F401 - the registry of running peers (tests inspect it)
 from .nsd import NSD
 from .unbound import UNBOUND_DEFAULT_LOCAL_ZONES, Unbound, root_hints_text
 
