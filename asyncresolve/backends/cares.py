@@ -605,6 +605,8 @@ class CaresBackend(Backend):
 
     @property
     def ndots(self) -> int | None:
+        """Relative names with at least this many dots are tried as given first (resolv.conf's
+        ``ndots``; None before the first query when it comes from resolv.conf)."""
         return self._ndots
 
     async def resolve(self, query: Query) -> Answer:
