@@ -4,6 +4,7 @@ negative answer; source ports and query-name case are randomised (RFC 5452)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -104,7 +105,5 @@ async def test_query_names_are_mixed_case_and_ports_change(server: AuthServer) -
 
 
 async def _ignore(coro: object) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await coro  # type: ignore[misc]
-    except Exception:
-        pass

@@ -44,6 +44,9 @@ class Faults:
         :data:`asyncresolve.testing.malformed.FORGED` (the query echoed back, a
         reserved rcode, opcode UPDATE, a CH-class or off-chain record, a CNAME
         loop, a TTL of 2^31...), sent instead of the answer.
+    ``no_edns``
+        Answer FORMERR to every query that carries EDNS, like a server from before
+        RFC 6891 (queries without EDNS are answered normally).
     ``tcp_reset`` / ``tcp_silent`` / ``tcp_drip``
         Over TCP: reset each connection as soon as it is accepted; read the query
         and never answer; or send the answer one byte every ``tcp_drip`` seconds.
@@ -69,6 +72,7 @@ class Faults:
     wrong_question: bool = False
     malformed: bool | str = False
     forge: str | None = None
+    no_edns: bool = False
     tcp_reset: bool = False
     tcp_silent: bool = False
     tcp_drip: float = 0.0

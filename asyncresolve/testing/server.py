@@ -246,6 +246,10 @@ class AuthServer:
             return self.responder.error(query, dns.rcode.SERVFAIL)
         if faults.refuse:
             return self.responder.error(query, dns.rcode.REFUSED)
+        if faults.no_edns and query.edns >= 0:
+            response = self.responder.error(query, dns.rcode.FORMERR)
+            response.message.use_edns(False)
+            return response
         response = self.responder.lame(query) if faults.lame else self.responder.respond(query)
         if faults.poison:
             section = getattr(response.message, faults.poison_section)

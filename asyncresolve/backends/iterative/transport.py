@@ -128,6 +128,7 @@ class Transport:
         rendered = template.to_wire()
         self._header_rest = rendered[2:12]  # flags and section counts
         self._opt = rendered[12 + 1 + _QTAIL.size:]  # after the root name, QTYPE and QCLASS
+        self._header_plain = rendered[2:10] + b"\0\0"  # ARCOUNT 0: no OPT (RFC 6891 §7 retry)
 
     def make_query(self, qname: str, qtype: str) -> dns.message.QueryMessage:
         """A non-recursive query with a random ID (and, with 0x20, a random-case name).
@@ -149,6 +150,8 @@ class Transport:
     def _answers(self, response: dns.message.Message, qid: int, name: dns.name.Name, rdtype: int) -> bool:
         if response.id != qid or len(response.question) != 1:
             return False
+        if not response.flags & dns.flags.QR or response.opcode() != 0:
+            return False  # the query echoed back, or another opcode: not a reply, keep waiting
         got = response.question[0]
         if got.rdtype != rdtype or got.rdclass != _IN:
             return False
@@ -156,7 +159,7 @@ class Transport:
             return got.name.labels == name.labels  # type: ignore[no-any-return]
         return got.name == name  # type: ignore[no-any-return]
 
-    def _question(self, qname: str, qtype: str) -> _Question:
+    def _question(self, qname: str, qtype: str, edns: bool = True) -> _Question:
         """The query to send: a random ID, the name (0x20 applied) and its wire form.
 
         The wire is dnspython's rendering of a one-question query, cut into a template
@@ -170,9 +173,10 @@ class Transport:
         if rdtype is None:
             rdtype = _rdtypes[qtype] = int(dns.rdatatype.from_text(qtype))
         qid = secrets.randbits(16)
+        with_opt = edns and bool(self._opt)
         wire = b"".join((
-            qid.to_bytes(2, "big"), self._header_rest, cast(bytes, name.to_wire()),
-            _QTAIL.pack(rdtype, _IN), self._opt,
+            qid.to_bytes(2, "big"), self._header_rest if with_opt else self._header_plain,
+            cast(bytes, name.to_wire()), _QTAIL.pack(rdtype, _IN), self._opt if with_opt else b"",
         ))
         return _Question(qid, name, rdtype, wire)
 
@@ -201,7 +205,8 @@ class Transport:
         return response
 
     async def query(
-        self, server: ServerAddr, qname: str, qtype: str, timeout: float, *, limit: float | None = None
+        self, server: ServerAddr, qname: str, qtype: str, timeout: float, *, limit: float | None = None,
+        edns: bool = True,
     ) -> dns.message.Message:
         """Ask ``server``; raise a ``TransportError`` subclass on failure.
 
@@ -213,7 +218,7 @@ class Transport:
         check = self._allowed
         if check is not None and not check(ip):  # type: ignore[operator]
             raise TransportUnreachable(f"refusing to send to {ip}: not a loopback address")
-        question = self._question(qname, qtype)
+        question = self._question(qname, qtype, edns)
         started = time.monotonic()
         response = await self._udp(server, question, timeout)
         if response.flags & _TC:
