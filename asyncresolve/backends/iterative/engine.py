@@ -211,11 +211,17 @@ class _Parsed:
     __slots__ = ("additional", "answer", "authority")
 
     def __init__(self, message: dns.message.Message) -> None:
+        # Honest responses hold a few dozen RRsets: past _MAX_RRSETS a section is cut, so
+        # the work per response stays bounded whatever a server stuffs into it.
         self.answer: dict[tuple[str, int], dns.rrset.RRset] = {}
-        for rrset in message.answer:
+        for rrset in message.answer[:_MAX_RRSETS]:
             self.answer.setdefault((_text(rrset.name), rrset.rdtype), rrset)
-        self.authority: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.authority]
-        self.additional: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.additional]
+        self.authority: list[tuple[str, dns.rrset.RRset]] = [
+            (_text(r.name), r) for r in message.authority[:_MAX_RRSETS]
+        ]
+        self.additional: list[tuple[str, dns.rrset.RRset]] = [
+            (_text(r.name), r) for r in message.additional[:_MAX_RRSETS]
+        ]
 
 
 class Resolution:
@@ -684,6 +690,7 @@ class Resolution:
             self.tracer(TraceStep(self.depth, zone or self.zone, server, qname, qtype, outcome, elapsed))
 
 
+_MAX_RRSETS = 256
 _FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
 

@@ -40,6 +40,7 @@ _TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
 _AA_BYTE = dns.flags.AA >> 8
 _QTAIL = struct.Struct("!HH")  # QTYPE, QCLASS
 _rdtypes: dict[str, int] = {}
+_PARSE_IN_THREAD = 8192  # bytes of a TCP reply above which dnspython parses it off the loop
 
 
 class TransportError(Exception):
@@ -122,6 +123,7 @@ class Transport:
         self.use_0x20 = use_0x20
         self._allowed = allowed
         self.stats = TransportStats()
+        self.max_udp_reply = max(512, edns_payload)
         # dnspython's rendering of a query for "." (ID 0), cut into header and OPT tail
         template = self.make_query(".", "A")
         template.id = 0
@@ -305,7 +307,11 @@ class Transport:
             if writer is not None:
                 writer.close()
         try:
-            response = dns.message.from_wire(data, ignore_trailing=True)
+            if len(data) > _PARSE_IN_THREAD:
+                # thousands of records: parsed in a worker thread, the loop keeps running
+                response = await asyncio.to_thread(dns.message.from_wire, data, ignore_trailing=True)
+            else:
+                response = dns.message.from_wire(data, ignore_trailing=True)
         except (dns.exception.DNSException, ValueError, struct.error) as exc:
             self.stats.malformed += 1
             raise TransportMalformed(f"{ip}#{port} (TCP): malformed response: {exc}") from None
@@ -343,6 +349,12 @@ class _Exchange(asyncio.DatagramProtocol):
             return
         if len(data) < 12 or int.from_bytes(data[:2], "big") != self.question.qid:
             stats.ignored += 1
+            return
+        if len(data) > self.transport.max_udp_reply:
+            # larger than the buffer we advertised: no honest server sends it (and parsing
+            # 64 KB of records on the loop would stall it)
+            stats.malformed += 1
+            self.saw_malformed = True
             return
         try:
             response = self.transport._parse(data, self.question)
