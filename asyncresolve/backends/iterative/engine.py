@@ -205,22 +205,35 @@ def _ancestor(name: str, depth: int) -> str:
     return _text(parsed.split(depth + 1)[1])
 
 
+def _clamp_ttl(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """RFC 2181 §8: a TTL with the top bit set is read as 0."""
+    if rrset.ttl >= _TTL_LIMIT:
+        rrset.ttl = 0
+    return rrset
+
+
 class _Parsed:
     """The sections of a response, with lower-case owner names."""
 
-    __slots__ = ("additional", "answer", "authority")
+    __slots__ = ("additional", "answer", "answer_count", "authority", "foreign_class")
 
     def __init__(self, message: dns.message.Message) -> None:
         # Honest responses hold a few dozen RRsets: past _MAX_RRSETS a section is cut, so
         # the work per response stays bounded whatever a server stuffs into it.
         self.answer: dict[tuple[str, int], dns.rrset.RRset] = {}
+        self.foreign_class = False  # an answer-section record not of class IN
         for rrset in message.answer[:_MAX_RRSETS]:
+            if rrset.rdclass != _IN:
+                self.foreign_class = True
+                continue
+            _clamp_ttl(rrset)
             self.answer.setdefault((_text(rrset.name), rrset.rdtype), rrset)
+        self.answer_count = len(message.answer)
         self.authority: list[tuple[str, dns.rrset.RRset]] = [
-            (_text(r.name), r) for r in message.authority[:_MAX_RRSETS]
+            (_text(r.name), _clamp_ttl(r)) for r in message.authority[:_MAX_RRSETS] if r.rdclass == _IN
         ]
         self.additional: list[tuple[str, dns.rrset.RRset]] = [
-            (_text(r.name), r) for r in message.additional[:_MAX_RRSETS]
+            (_text(r.name), _clamp_ttl(r)) for r in message.additional[:_MAX_RRSETS] if r.rdclass == _IN
         ]
 
 
@@ -489,6 +502,10 @@ class Resolution:
         authoritative = bool(response.flags & _AA)
         parsed = _Parsed(response)
         qtype = _rdtype(step.qtype)
+        if parsed.foreign_class:
+            self._dead.add(server)
+            self._failures.append("FORMERR")
+            return "a record of another class in the answer section: unusable, next server"
 
         # Follow CNAME/DNAME within the answer, in bailiwick only.
         name = step.qname
@@ -509,6 +526,11 @@ class Resolution:
             if final is None and is_subdomain(name, zone):
                 final = parsed.answer.get((name, qtype))
 
+        if final is None and not chain and parsed.answer_count and rcode == _NOERROR and authoritative:
+            # records, but none of the name asked nor of its chain: not an answer, nor NODATA
+            self._dead.add(server)
+            self._failures.append("FORMERR")
+            return "answer section unrelated to the question: unusable, next server"
         if final is not None or chain:
             if not authoritative:
                 return self._lame(server, "non-authoritative answer")
@@ -691,6 +713,7 @@ class Resolution:
 
 
 _MAX_RRSETS = 256
+_TTL_LIMIT = 1 << 31
 _FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
 
