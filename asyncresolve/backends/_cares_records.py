@@ -325,7 +325,8 @@ def _check_rr(rr: Any, name: str, rdtype: str) -> None:
 
 def _owner(rr: Any, qname_raw: bytes, qname: str) -> str:
     raw = _string(_rr_name(rr))
-    return qname if raw == qname_raw else dns_name(raw)
+    # under 0x20 the owner echoes the query's random case: compare without case
+    return qname if raw == qname_raw or raw.lower() == qname_raw else dns_name(raw)
 
 
 def authority_soa(dnsrec: Any) -> SOARecord | None:
