@@ -84,6 +84,7 @@ _get_u32 = lib.ares_dns_rr_get_u32
 _rr_class = lib.ares_dns_rr_get_class
 _CNAME = lib.ARES_REC_TYPE_CNAME
 _SOA = lib.ARES_REC_TYPE_SOA
+_NS = lib.ARES_REC_TYPE_NS
 _OPT = 41
 _CLASS_IN = lib.ARES_CLASS_IN
 _MAX_CHAIN = 32
@@ -338,6 +339,14 @@ def authority_soa(dnsrec: Any) -> SOARecord | None:
     return None
 
 
+def _has_ns_authority(dnsrec: Any) -> bool:
+    if dnsrec == _NULL:
+        return False
+    return any(
+        _rr_type(_rr_get(dnsrec, _AUTHORITY, i)) == _NS for i in range(_rr_cnt(dnsrec, _AUTHORITY))
+    )
+
+
 def negative(cls: type[NegativeAnswer], dnsrec: Any, name: str, rdtype: str) -> NegativeAnswer:
     """``NXDomain``/``NoAnswer`` with the RFC 2308 negative TTL of the authority SOA.
 
@@ -347,6 +356,9 @@ def negative(cls: type[NegativeAnswer], dnsrec: Any, name: str, rdtype: str) -> 
     if dnsrec != _NULL:
         check_header(dnsrec, name, rdtype)
     soa = authority_soa(dnsrec) if dnsrec != _NULL else None
+    if soa is None and cls is NoAnswer and _has_ns_authority(dnsrec):
+        # a referral (a server that does not recurse, or a lame one): not "no such data"
+        raise _bogus("a referral, not an answer (the server does not recurse)", name, rdtype)
     return cls(
         name=name, rdtype=rdtype, source=SOURCE,
         ttl=soa.negative_ttl if soa is not None else None, soa=soa,

@@ -33,6 +33,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from .servers import ServerAddr
+from .wirecheck import sections_hold_together
 
 _IN = dns.rdataclass.IN
 _TC = dns.flags.TC
@@ -194,7 +195,8 @@ class Transport:
         else is parsed whole. (So an EDNS extended RCODE is not seen on such an answer:
         with EDNS version 0 and no cookies sent, none can apply to it.)
         """
-        if (data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE and data[6:8] != b"\0\0":
+        if ((data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE
+                and data[6:8] != b"\0\0" and sections_hold_together(data)):
             head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
             if not self._answers(head, question.qid, question.name, question.rdtype):
                 return None
