@@ -5,17 +5,13 @@ never piles onto a black hole, EDNS refused is retried without it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
-import select
-import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
 
-import dns.flags
-import dns.message
-import dns.rrset
 import pytest
 
 from asyncresolve.backends.base import Query
@@ -24,102 +20,49 @@ from asyncresolve.errors import ResolveError, ServFail
 from asyncresolve.testing import DNSLab
 
 
-def big_referral(ns_count: int) -> tuple[bytes, bytes]:
-    """(UDP reply with TC set, full TCP reply) of a root server referring www.big.test. to
-    ``ns_count`` glueless name servers, rendered once by dnspython."""
-    query = dns.message.make_query("www.big.test.", "A")
-    full = dns.message.make_response(query)
-    full.flags &= ~dns.flags.RD
-    full.authority.append(dns.rrset.from_text_list(
-        "big.test.", 3600, "IN", "NS", [f"ns{i}.nowhere.test." for i in range(ns_count)]
-    ))
-    truncated = dns.message.make_response(query)
-    truncated.flags |= dns.flags.TC
-    return truncated.to_wire(), full.to_wire()
-
-
-def _reply(template: bytes, query: bytes) -> bytes:
-    """``template`` with the query's ID and question bytes (its 0x20 case included)."""
-    end = 12
-    while query[end] != 0:
-        end += 1 + query[end]
-    end += 5
-    return query[:2] + template[2:12] + query[12:end] + template[end:]
-
-
-def _refused(query: bytes) -> bytes:
-    return query[:2] + bytes([0x80 | (query[2] & 0x79), 0x05]) + query[4:]
-
-
-def _serve(ns_count: int, conn: Any) -> None:  # in the child process: plain sockets
-    udp_reply, tcp_reply = big_referral(ns_count)
-    while True:  # a port free for both UDP and TCP
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        port = udp.getsockname()[1]
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            tcp.bind(("127.0.0.1", port))
-            break
-        except OSError:
-            udp.close()
-            tcp.close()
-    tcp.listen(16)
-    conn.send(("127.0.0.1", port))
-    while True:
-        ready, _, _ = select.select([udp, tcp, conn], [], [], 30)
-        if conn in ready or not ready:
-            return
-        if udp in ready:
-            query, addr = udp.recvfrom(4096)
-            big = b"\x03big\x04test\x00" in query.lower()
-            udp.sendto(_reply(udp_reply, query) if big else _refused(query), addr)
-        if tcp in ready:
-            client, _ = tcp.accept()
-            with client:
-                client.settimeout(5)
-                with contextlib.suppress(OSError):
-                    size = int.from_bytes(client.recv(2), "big")
-                    query = b""
-                    while len(query) < size:
-                        query += client.recv(size - len(query))
-                    answer = _reply(tcp_reply, query)
-                    client.sendall(len(answer).to_bytes(2, "big") + answer)
-
-
 @contextmanager
 def server_in_process(ns_count: int) -> Iterator[tuple[str, int]]:
-    """A root server in a child process: its work is not counted as our loop's stalls."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(ns_count, child), daemon=True)
-    process.start()
+    """A hostile root (``tests/hostile_root.py``) in a child process: its work is not counted
+    as our loop's stalls. It stops when its standard input closes."""
+    script = Path(__file__).resolve().parent / "hostile_root.py"
+    process = subprocess.Popen([sys.executable, str(script), str(ns_count)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert parent.poll(60), "the lab server did not start"
-        yield parent.recv()
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line, "the hostile root did not start"
+        host, port = line.split()
+        yield host, int(port)
     finally:
-        with contextlib.suppress(OSError):
-            parent.send("stop")
-        process.join(30)
-        if process.is_alive():
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
-async def longest_stall_during(coro: object) -> tuple[object, float, float]:
-    """Run ``coro`` while a ticker measures the loop's longest stall; (result, stall, took)."""
+async def longest_stall_during(coro: object) -> tuple[object, float, float, float]:
+    """Run ``coro`` while a ticker watches the loop: (result, longest busy stretch of the loop
+    thread in CPU seconds, longest wall-clock gap between ticks, time taken).
+
+    The CPU figure is what our code blocked the loop for; the wall-clock one also counts the
+    time the OS gave the core to someone else (a loaded CI machine), so it gets a wider margin.
+    """
     loop = asyncio.get_running_loop()
-    worst = 0.0
+    worst_cpu = worst_wall = 0.0
     stop = asyncio.Event()
 
     async def ticker() -> None:
-        nonlocal worst
-        last = loop.time()
+        nonlocal worst_cpu, worst_wall
+        last, last_cpu = loop.time(), time.thread_time()
         while not stop.is_set():
             await asyncio.sleep(0.002)
-            now = loop.time()
-            worst = max(worst, now - last)
-            last = now
+            now, now_cpu = loop.time(), time.thread_time()
+            worst_wall = max(worst_wall, now - last)
+            worst_cpu = max(worst_cpu, now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
 
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
@@ -131,7 +74,7 @@ async def longest_stall_during(coro: object) -> tuple[object, float, float]:
     took = loop.time() - started
     stop.set()
     await task
-    return result, worst, took
+    return result, worst_cpu, worst_wall, took
 
 
 @pytest.mark.parametrize("count", [1_000, 3_000])
@@ -143,13 +86,14 @@ async def test_referral_with_thousands_of_ns_names_never_stalls_the_loop(count: 
         backend = IterativeBackend(root_hints=[root], port=root[1], qname_minimisation=False)
         loop = asyncio.get_running_loop()
         deadline = 2.0
-        result, stall, took = await longest_stall_during(
+        result, stall, wall, took = await longest_stall_during(
             backend.resolve(Query("www.big.test.", "A", loop.time() + deadline))
         )
         assert isinstance(result, ResolveError), result
         assert backend.transport.stats.tcp_queries >= 1  # the referral came over TCP
-        assert stall < 0.05, f"loop stalled {stall * 1000:.1f} ms"
-        assert took < deadline + 0.1, took
+        assert stall < 0.05, f"loop busy for {stall * 1000:.1f} ms without yielding"
+        assert wall < 0.5, f"loop stalled {wall * 1000:.1f} ms"
+        assert took < deadline + 0.2, took
         assert backend.stats.upstream_queries <= backend.config.max_queries
 
 
