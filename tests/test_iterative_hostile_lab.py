@@ -137,17 +137,23 @@ async def test_server_without_edns_is_asked_again_without_it() -> None:
 
 
 async def test_burst_does_not_all_go_to_the_black_hole() -> None:
-    zone = "\n".join(f"h{i} 300 IN A 192.0.2.{i % 250}" for i in range(100)) + "\n"
+    """Regression: with one black hole and one good server, the whole first burst of 100
+    concurrent lookups went to the black hole (both unknown; nothing counted in flight)."""
+    zone = "\n".join(f"h{i} 300 IN A 192.0.2.{i % 250}" for i in range(500)) + "\n"
     async with DNSLab({"hole.test.": zone}, servers_per_zone={"hole.test.": 2}) as lab:
         hole, good = lab.servers_for("hole.test.")
         hole.faults.drop_rate = 1.0
         backend = IterativeBackend(root_hints=lab.root_hints, port=lab.port)
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(*(
-            backend.resolve(Query(f"h{i}.hole.test.", "A", loop.time() + 4)) for i in range(100)
-        ), return_exceptions=True)
+        sem = asyncio.Semaphore(100)
+
+        async def one(i: int) -> object:
+            async with sem:
+                return await backend.resolve(Query(f"h{i}.hole.test.", "A", loop.time() + 4))
+
+        results = await asyncio.gather(*(one(i) for i in range(500)), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         to_hole = sum(1 for q in hole.queries if q.name and q.name.startswith("h"))
-        assert to_hole <= 60, to_hole
+        assert to_hole <= 70, to_hole  # about half of the first burst, then none
         assert not failed, failed[:3]
-        assert sum(1 for q in good.queries if q.name and q.name.startswith("h")) >= 100
+        assert sum(1 for q in good.queries if q.name and q.name.startswith("h")) >= 500
