@@ -63,7 +63,11 @@ host_lines = st.lists(
 def test_hosts_parser_never_fails_and_keeps_only_valid_entries(lines: list, noise: str) -> None:
     text = "\n".join(f"{a} {' '.join(ns)}{tail}" for a, ns, tail in lines) + "\n" + noise
     table = parse_hosts(text)
-    for name, (canonical, v4, v6) in table.names.items():
+    lookup = getattr(table, "lookup", table.names.get)  # compact tables expand entries on lookup
+    for name in table.names:
+        entry = lookup(name)
+        assert entry is not None
+        canonical, v4, v6 = entry
         assert name.endswith(".") and canonical.endswith(".")
         for address in v4:
             assert ipaddress.ip_address(address).version == 4
