@@ -120,4 +120,5 @@ async def test_source_ports_spread(kind: str) -> None:
     count = 3_000  # benchmarks/spoof.py reports 10,000
     ports = await distinct_ports(kind, count)
     print(f"\n{kind}: {ports} distinct source ports over {count} queries")
-    assert ports >= count * 0.8
+    # c-ares: a new socket every 4 queries by default (its own default kept one); iterative: one each
+    assert ports >= count * (0.2 if kind == "cares" else 0.8)
