@@ -6,10 +6,18 @@ character-strings of a TXT record into one, it drops the whole message (and so t
 SOA of the authority section) when the rcode is NXDOMAIN or the answer is empty, and
 it reads CAA values up to the first NUL byte. Everything here runs inside the c-ares
 callback, while the message is alive; nothing keeps a pointer past it.
+
+c-ares matches a reply to its query by ID and question (and, with 0x20, the exact case
+of the name) but hands over anything else it parsed: a query echoed back (QR clear),
+another opcode, rcodes it does not know (reserved 11, BADVERS...) reported as success,
+records of another class or owner. ``check_header`` and ``to_answer`` refuse those as
+``ServFail`` (never a cacheable ``NoAnswer``), keep only records of the query name and
+its CNAME chain, fail a CNAME loop, and read TTLs of 2^31 or more as 0 (RFC 2181 §8).
 """
 
 from __future__ import annotations
 
+import ctypes
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +25,12 @@ from typing import Any
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+from pycares import _cares as _cares_module  # type: ignore[attr-defined]
 from pycares import _ffi as ffi  # type: ignore[attr-defined]
 from pycares import _lib as lib  # type: ignore[attr-defined]
 
 from ..answer import Answer
-from ..errors import NegativeAnswer, NoAnswer
+from ..errors import NegativeAnswer, NoAnswer, ServFail
 from ..records import (
     AAAARecord,
     ARecord,
@@ -72,8 +81,36 @@ _get_str = lib.ares_dns_rr_get_str
 _get_u8 = lib.ares_dns_rr_get_u8
 _get_u16 = lib.ares_dns_rr_get_u16
 _get_u32 = lib.ares_dns_rr_get_u32
+_rr_class = lib.ares_dns_rr_get_class
 _CNAME = lib.ARES_REC_TYPE_CNAME
 _SOA = lib.ARES_REC_TYPE_SOA
+_NS = lib.ARES_REC_TYPE_NS
+_OPT = 41
+_CLASS_IN = lib.ARES_CLASS_IN
+_MAX_CHAIN = 32
+_TTL_LIMIT = 1 << 31  # RFC 2181 §8: a TTL with the top bit set is read as 0
+
+# The message header accessors c-ares exports but pycares's cffi module does not declare:
+# read through ctypes from the same shared object (so the same c-ares, already loaded).
+try:
+    _header_lib = ctypes.CDLL(_cares_module.__file__)
+    _get_flags = _header_lib.ares_dns_record_get_flags
+    _get_flags.argtypes, _get_flags.restype = [ctypes.c_void_p], ctypes.c_ushort
+    _get_opcode = _header_lib.ares_dns_record_get_opcode
+    _get_opcode.argtypes, _get_opcode.restype = [ctypes.c_void_p], ctypes.c_int
+    _get_rcode = _header_lib.ares_dns_record_get_rcode
+    _get_rcode.argtypes, _get_rcode.restype = [ctypes.c_void_p], ctypes.c_int
+    HEADER_CHECKS = True
+except (OSError, AttributeError):  # pragma: no cover - a build that does not export them
+    HEADER_CHECKS = False
+_FLAG_QR = lib.ARES_FLAG_QR
+_OPCODE_QUERY = lib.ARES_OPCODE_QUERY
+_RCODE_NAMES = {
+    lib.ARES_RCODE_NOERROR: "NOERROR", lib.ARES_RCODE_NXDOMAIN: "NXDOMAIN",
+    lib.ARES_RCODE_FORMERR: "FORMERR", lib.ARES_RCODE_SERVFAIL: "SERVFAIL",
+    lib.ARES_RCODE_NOTIMP: "NOTIMP", lib.ARES_RCODE_REFUSED: "REFUSED", 16: "BADVERS",
+}
+_USABLE_RCODES = (lib.ARES_RCODE_NOERROR, lib.ARES_RCODE_NXDOMAIN)
 
 # Owner names and targets repeat (every record of an RRset, every SOA of a zone):
 # decode each distinct wire spelling once.
@@ -257,23 +294,81 @@ _CONVERTERS: dict[int, Callable[[Any, str, int], Record]] = {
 }
 
 
+def _ttl(rr: Any) -> int:
+    ttl: int = _rr_ttl(rr)
+    return ttl if ttl < _TTL_LIMIT else 0
+
+
+def _bogus(what: str, name: str, rdtype: str, rcode: str | None = None) -> ServFail:
+    return ServFail(
+        f"unusable reply for {name} {rdtype}: {what}", name=name, rdtype=rdtype, source=SOURCE, rcode=rcode,
+    )
+
+
+def check_header(dnsrec: Any, name: str, rdtype: str) -> None:
+    """Raise ``ServFail`` unless the message is a QUERY response with NOERROR or NXDOMAIN.
+
+    (Skipped, ``HEADER_CHECKS`` False, where pycares's c-ares does not export the header
+    accessors; the record checks of ``to_answer`` still apply.)
+    """
+    if not HEADER_CHECKS:
+        return
+    address = int(ffi.cast("uintptr_t", dnsrec))
+    if not _get_flags(address) & _FLAG_QR:
+        raise _bogus("the query came back (QR clear)", name, rdtype)
+    opcode = _get_opcode(address)
+    if opcode != _OPCODE_QUERY:
+        raise _bogus(f"opcode {opcode}, not QUERY", name, rdtype)
+    rcode = _get_rcode(address)
+    if rcode not in _USABLE_RCODES:
+        text = _RCODE_NAMES.get(rcode, f"RCODE{rcode}")
+        raise _bogus(f"rcode {text}", name, rdtype, text)
+
+
+def _check_rr(rr: Any, name: str, rdtype: str) -> None:
+    """Raise ``ServFail`` for an answer-section record no honest server sends to an IN query."""
+    if _rr_type(rr) == _OPT:
+        raise _bogus("an OPT record in the answer section", name, rdtype, "FORMERR")
+    rr_class = _rr_class(rr)
+    if rr_class != _CLASS_IN:
+        raise _bogus(f"a record of class {rr_class} in the answer section", name, rdtype, "FORMERR")
+
+
 def _owner(rr: Any, qname_raw: bytes, qname: str) -> str:
     raw = _string(_rr_name(rr))
-    return qname if raw == qname_raw else dns_name(raw)
+    # under 0x20 the owner echoes the query's random case: compare without case
+    return qname if raw == qname_raw or raw.lower() == qname_raw else dns_name(raw)
 
 
 def authority_soa(dnsrec: Any) -> SOARecord | None:
     """The SOA of the authority section (the negative-caching SOA), if any."""
     for i in range(_rr_cnt(dnsrec, _AUTHORITY)):
         rr = _rr_get(dnsrec, _AUTHORITY, i)
-        if _rr_type(rr) == _SOA:
-            return _soa(rr, dns_name(_string(_rr_name(rr))), _rr_ttl(rr))
+        if _rr_type(rr) == _SOA and _rr_class(rr) == _CLASS_IN:
+            return _soa(rr, dns_name(_string(_rr_name(rr))), _ttl(rr))
     return None
 
 
+def _has_ns_authority(dnsrec: Any) -> bool:
+    if dnsrec == _NULL:
+        return False
+    return any(
+        _rr_type(_rr_get(dnsrec, _AUTHORITY, i)) == _NS for i in range(_rr_cnt(dnsrec, _AUTHORITY))
+    )
+
+
 def negative(cls: type[NegativeAnswer], dnsrec: Any, name: str, rdtype: str) -> NegativeAnswer:
-    """``NXDomain``/``NoAnswer`` with the RFC 2308 negative TTL of the authority SOA."""
+    """``NXDomain``/``NoAnswer`` with the RFC 2308 negative TTL of the authority SOA.
+
+    Raises ``ServFail`` instead when the message is not an honest response (see
+    ``check_header``): only those are negative answers worth caching.
+    """
+    if dnsrec != _NULL:
+        check_header(dnsrec, name, rdtype)
     soa = authority_soa(dnsrec) if dnsrec != _NULL else None
+    if soa is None and cls is NoAnswer and _has_ns_authority(dnsrec):
+        # a referral (a server that does not recurse, or a lame one): not "no such data"
+        raise _bogus("a referral, not an answer (the server does not recurse)", name, rdtype)
     return cls(
         name=name, rdtype=rdtype, source=SOURCE,
         ttl=soa.negative_ttl if soa is not None else None, soa=soa,
@@ -283,9 +378,13 @@ def negative(cls: type[NegativeAnswer], dnsrec: Any, name: str, rdtype: str) -> 
 def to_answer(dnsrec: Any, name: str, rdtype: str, code: int) -> Answer:
     """The answer section as an ``Answer`` (CNAME chain followed from ``name``).
 
+    Only records owned by ``name`` or by a name on its CNAME chain are returned.
     Raises ``NoAnswer`` when the answer section holds only a CNAME chain whose end
-    has no record of the type (NOERROR/NODATA at the canonical name).
+    has no record of the type (NOERROR/NODATA at the canonical name), and ``ServFail``
+    for a reply that is not an honest answer (see ``check_header``), a CNAME loop, or
+    records of the type that belong to no name on the chain.
     """
+    check_header(dnsrec, name, rdtype)
     qname_raw = name[:-1].encode("ascii")
     convert = _CONVERTERS[code]
     records: list[Record] = []
@@ -293,28 +392,35 @@ def to_answer(dnsrec: Any, name: str, rdtype: str, code: int) -> Answer:
     for i in range(_rr_cnt(dnsrec, _ANSWER)):
         rr = _rr_get(dnsrec, _ANSWER, i)
         rr_type = _rr_type(rr)
-        if rr_type == code:
-            records.append(convert(rr, _owner(rr, qname_raw, name), _rr_ttl(rr)))
-        elif rr_type == _CNAME:
-            cname: Any = _cname(rr, _owner(rr, qname_raw, name), _rr_ttl(rr))
+        if rr_type == code and _rr_class(rr) == _CLASS_IN:
+            records.append(convert(rr, _owner(rr, qname_raw, name), _ttl(rr)))
+        elif rr_type == _CNAME and _rr_class(rr) == _CLASS_IN:
+            cname: Any = _cname(rr, _owner(rr, qname_raw, name), _ttl(rr))
             if cnames is None:
                 cnames = {}
-            cnames[cname.name] = cname
-        # Anything else (DNAME, RRSIG...) is not part of the answer we return.
-    if not cnames:
-        if records:
-            return Answer(name, rdtype, records, SOURCE)
-        raise negative(NoAnswer, dnsrec, name, rdtype)
+            cnames.setdefault(cname.name, cname)
+        else:
+            # Anything else (DNAME, RRSIG...) is not part of the answer we return.
+            _check_rr(rr, name, rdtype)
     chain: list[CNAMERecord] = []
     target = name
-    while target in cnames and len(chain) < 32:
-        link = cnames.pop(target)
-        chain.append(link)
-        target = link.target
+    if cnames:
+        seen = {name}
+        while target in cnames:
+            link = cnames[target]
+            chain.append(link)
+            target = link.target
+            if target in seen:
+                raise _bogus(f"CNAME loop at {target}", name, rdtype, "SERVFAIL")
+            if len(chain) > _MAX_CHAIN:
+                raise _bogus(f"CNAME chain longer than {_MAX_CHAIN}", name, rdtype, "SERVFAIL")
+            seen.add(target)
     found = [r for r in records if r.name == target]
     if not found:
-        if not records:
-            raise negative(NoAnswer, dnsrec, name, rdtype)
-        # A server that names records without the chain leading to them: keep them.
-        found, target = records, records[0].name
+        if records:
+            owners = ", ".join(sorted({r.name for r in records})[:3])
+            raise _bogus(f"{rdtype} records of {owners}, not of {target}", name, rdtype)
+        raise negative(NoAnswer, dnsrec, name, rdtype)
+    if not chain:
+        return Answer(name, rdtype, found, SOURCE)
     return Answer(name, rdtype, found, SOURCE, cname_chain=chain, canonical_name=target)

@@ -34,8 +34,22 @@ class Faults:
         Answer with a question section naming another name
         (``x-wrong.`` prepended to the query name).
     ``malformed``
-        Send bytes that are not a valid DNS message (the first 14 bytes of the
-        real answer: a header with the right ID and a question cut short).
+        Send bytes that are not a valid DNS message, with the query's ID: ``True``
+        for the first 14 bytes of the real answer (a header and a question cut
+        short), or the name of one of the 34 variants of
+        :data:`asyncresolve.testing.malformed.MALFORMED` (pointer loops, counts
+        beyond the data, huge RDLENGTH, random bytes...).
+    ``forge``
+        The name of a dishonest but parseable reply from
+        :data:`asyncresolve.testing.malformed.FORGED` (the query echoed back, a
+        reserved rcode, opcode UPDATE, a CH-class or off-chain record, a CNAME
+        loop, a TTL of 2^31...), sent instead of the answer.
+    ``no_edns``
+        Answer FORMERR to every query that carries EDNS, like a server from before
+        RFC 6891 (queries without EDNS are answered normally).
+    ``tcp_reset`` / ``tcp_silent`` / ``tcp_drip``
+        Over TCP: reset each connection as soon as it is accepted; read the query
+        and never answer; or send the answer one byte every ``tcp_drip`` seconds.
     ``other_source``
         Over UDP, send the answer from another address (a second socket on
         the server's ``alt_host``), as an off-path spoofer would.
@@ -56,7 +70,12 @@ class Faults:
     truncate: bool = False
     wrong_id: bool = False
     wrong_question: bool = False
-    malformed: bool = False
+    malformed: bool | str = False
+    forge: str | None = None
+    no_edns: bool = False
+    tcp_reset: bool = False
+    tcp_silent: bool = False
+    tcp_drip: float = 0.0
     other_source: bool = False
     poison: Sequence[str | dns.rrset.RRset] = ()
     poison_section: str = "additional"

@@ -14,7 +14,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import dns.exception
@@ -26,6 +26,7 @@ import dns.rdatatype
 import dns.rrset
 
 from .faults import Faults
+from .malformed import FORGED, MALFORMED
 from .responder import (
     Responder,
     Response,
@@ -105,6 +106,9 @@ class AuthServer:
         """Messages received (UDP and TCP, including unparsable ones)."""
         self.queries: list[QueryRecord] = []
         """Every message received, in order (if ``record_queries``)."""
+        self.on_udp_query: Callable[[bytes, Address], None] | None = None
+        """Called with each UDP message and its sender before it is answered: what an
+        observer of the server's traffic sees (the spoofing tests learn ports and IDs so)."""
         self._shared_log = query_log
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
@@ -204,13 +208,20 @@ class AuthServer:
         if query.flags & dns.flags.QR:
             return None, False  # never answer a response
         try:
-            response = self._respond(query, faults)
-            wire_out = self._render(response, query, protocol, faults)
+            if faults.forge:
+                forged = FORGED[faults.forge](query)
+                wire_out = forged if isinstance(forged, bytes) else forged.to_wire()
+            else:
+                response = self._respond(query, faults)
+                wire_out = self._render(response, query, protocol, faults)
         except Exception:  # a bug in here must not kill the server
             log.exception("%s: failed to answer query %r", self.name, query.question)
             wire_out = self._render(self.responder.error(query, dns.rcode.SERVFAIL), query, protocol, Faults())
         if faults.malformed:
-            wire_out = wire_out[:14]
+            if faults.malformed is True:
+                wire_out = wire_out[:14]
+            else:
+                wire_out = MALFORMED[faults.malformed](wire, wire_out, faults.rng)
         return wire_out, protocol == "udp" and faults.other_source
 
     def _record(self, query: dns.message.Message | None, protocol: str) -> None:
@@ -235,6 +246,10 @@ class AuthServer:
             return self.responder.error(query, dns.rcode.SERVFAIL)
         if faults.refuse:
             return self.responder.error(query, dns.rcode.REFUSED)
+        if faults.no_edns and query.edns >= 0:
+            response = self.responder.error(query, dns.rcode.FORMERR)
+            response.message.use_edns(False)
+            return response
         response = self.responder.lame(query) if faults.lame else self.responder.respond(query)
         if faults.poison:
             section = getattr(response.message, faults.poison_section)
@@ -255,7 +270,14 @@ class AuthServer:
 
     # -- UDP ------------------------------------------------------------
 
+    def send_udp(self, data: bytes, addr: Address) -> None:
+        """Send ``data`` to ``addr`` from the server's own address and port (a perfect spoofer)."""
+        if self._udp is not None:
+            self._udp.sendto(data, addr)
+
     def _datagram(self, wire: bytes, addr: Address) -> None:
+        if self.on_udp_query is not None:
+            self.on_udp_query(wire, addr)
         reply, from_alt = self.process(wire, "udp")
         if reply is None:
             return
@@ -306,15 +328,25 @@ class AuthServer:
             return
         self._connections.add(task)
         try:
+            if self.faults.tcp_reset:
+                _reset(writer)
+                return
             while True:
                 prefix = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle_timeout)
                 wire = await asyncio.wait_for(reader.readexactly(int.from_bytes(prefix, "big")), self.tcp_idle_timeout)
                 reply, _ = self.process(wire, "tcp")
-                if reply is None:
+                if reply is None or self.faults.tcp_silent:
                     continue
                 if self.faults.delay > 0:
                     await asyncio.sleep(self.faults.delay)
-                writer.write(len(reply).to_bytes(2, "big") + reply)
+                framed = len(reply).to_bytes(2, "big") + reply
+                if self.faults.tcp_drip > 0:
+                    for i in range(len(framed)):
+                        writer.write(framed[i:i + 1])
+                        await writer.drain()
+                        await asyncio.sleep(self.faults.tcp_drip)
+                    continue
+                writer.write(framed)
                 await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass  # client closed, sent a partial message, or went idle
@@ -325,6 +357,15 @@ class AuthServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with an RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    writer.transport.abort()
 
 
 class _UDPProtocol(asyncio.DatagramProtocol):

@@ -24,9 +24,18 @@ Rules implemented (RFC 1034 §5.3.3, RFC 2181 §5.4.1, RFC 2308, RFC 6672, RFC 8
   bailiwick of the zone asked, and re-resolved from the cache's closest cut otherwise,
   with a hop limit;
 * NXDOMAIN and NODATA carry the zone's SOA and the RFC 2308 negative TTL;
-* a non-authoritative answer, a referral upwards or sideways, or REFUSED make the
-  server lame for that zone (remembered in the infrastructure cache); SERVFAIL and
-  malformed replies fail the server for this step only; the next server is tried;
+* a reply that is not a response to the query sent (QR clear: the query echoed back;
+  another opcode, class or question) is no evidence at all: ignored, never an answer,
+  never a reason to call the server lame;
+* a non-authoritative answer, a referral upwards or sideways, or REFUSED hold the
+  server down for that zone for a short time that doubles with each failure in a row
+  and is cleared by a good answer (see ``infra``); SERVFAIL and malformed replies fail
+  the server for this step only; the next server is tried, and a zone's last server is
+  probed again before the resolution gives up;
+* FORMERR or NOTIMP to a query with EDNS: asked once more without EDNS (RFC 6891 §7);
+* bounded work: at most ``max_ns_per_delegation`` NS names of a referral are kept (as
+  BIND and unbound bound them), at most ``max_sub_lookups`` NS-address lookups per
+  resolution tree, and nothing more is started once the query budget is spent;
 * QNAME minimisation (RFC 9156) in relaxed mode: one label more per query (QTYPE A),
   falling back to the full name after an NXDOMAIN or an error on a minimised query;
 * one shared budget of upstream queries for a resolution and all its sub-resolutions.
@@ -42,7 +51,9 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
@@ -63,7 +74,12 @@ _AAAA = dns.rdatatype.AAAA
 _NOERROR = dns.rcode.NOERROR
 _NXDOMAIN = dns.rcode.NXDOMAIN
 _REFUSED = dns.rcode.REFUSED
+_FORMERR = dns.rcode.FORMERR
+_NOTIMP = dns.rcode.NOTIMP
 _AA = dns.flags.AA
+_QR = dns.flags.QR
+_QUERY = dns.opcode.QUERY
+_IN = dns.rdataclass.IN
 
 
 # -- actions -------------------------------------------------------------------------------
@@ -77,6 +93,7 @@ class SendQuery:
     qtype: str
     timeout: float
     minimised: bool = False
+    edns: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +154,8 @@ class EngineConfig:
     max_cname_hops: int = 12
     max_attempts_per_server: int = 2
     max_minimise_labels: int = 10
+    max_ns_per_delegation: int = 20
+    max_sub_lookups: int = 24
     ipv4: bool = True
     ipv6: bool = True
 
@@ -147,6 +166,11 @@ class Budget:
 
     limit: int
     sent: int = 0
+    lookups: int = 0  # NS-address sub-resolutions started
+
+    @property
+    def spent(self) -> bool:
+        return self.sent >= self.limit
 
 
 _rdtype_cache: dict[str, int] = {}
@@ -181,17 +205,36 @@ def _ancestor(name: str, depth: int) -> str:
     return _text(parsed.split(depth + 1)[1])
 
 
+def _clamp_ttl(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """RFC 2181 §8: a TTL with the top bit set is read as 0."""
+    if rrset.ttl >= _TTL_LIMIT:
+        rrset.ttl = 0
+    return rrset
+
+
 class _Parsed:
     """The sections of a response, with lower-case owner names."""
 
-    __slots__ = ("additional", "answer", "authority")
+    __slots__ = ("additional", "answer", "answer_count", "authority", "foreign_class")
 
     def __init__(self, message: dns.message.Message) -> None:
+        # Honest responses hold a few dozen RRsets: past _MAX_RRSETS a section is cut, so
+        # the work per response stays bounded whatever a server stuffs into it.
         self.answer: dict[tuple[str, int], dns.rrset.RRset] = {}
-        for rrset in message.answer:
+        self.foreign_class = False  # an answer-section record not of class IN
+        for rrset in message.answer[:_MAX_RRSETS]:
+            if rrset.rdclass != _IN:
+                self.foreign_class = True
+                continue
+            _clamp_ttl(rrset)
             self.answer.setdefault((_text(rrset.name), rrset.rdtype), rrset)
-        self.authority: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.authority]
-        self.additional: list[tuple[str, dns.rrset.RRset]] = [(_text(r.name), r) for r in message.additional]
+        self.answer_count = len(message.answer)
+        self.authority: list[tuple[str, dns.rrset.RRset]] = [
+            (_text(r.name), _clamp_ttl(r)) for r in message.authority[:_MAX_RRSETS] if r.rdclass == _IN
+        ]
+        self.additional: list[tuple[str, dns.rrset.RRset]] = [
+            (_text(r.name), _clamp_ttl(r)) for r in message.additional[:_MAX_RRSETS] if r.rdclass == _IN
+        ]
 
 
 class Resolution:
@@ -230,7 +273,9 @@ class Resolution:
         self._seen_targets = {qname}
         self._done: Done | None = None
         self._pending: SendQuery | None = None
+        self._answered_well = False
         self._failures: list[str] = []  # what went wrong, per server attempt, for the final error
+        self._no_edns: set[ServerAddr] = set()  # servers that refused EDNS (FORMERR/NOTIMP)
         self._enter(infra.closest_delegation(qname, parent_side=qtype == "DS"))
 
     # -- public API ------------------------------------------------------------------------
@@ -244,23 +289,29 @@ class Resolution:
             return self._done
         if self._pending is not None:
             return self._pending
+        if self.budget.spent:
+            # nothing more is started, sub-resolutions included, once the budget is spent
+            return self._fail(ServFail(
+                f"gave up on {self.qname} {self.qtype}: {self.budget.sent} upstream queries sent",
+                name=self.qname, rdtype=self.qtype, source=SOURCE, rcode=None,
+            ))
         servers = self._candidates()
         if servers:
-            if self.budget.sent >= self.budget.limit:
-                return self._fail(ServFail(
-                    f"gave up on {self.qname} {self.qtype}: {self.budget.sent} upstream queries sent",
-                    name=self.qname, rdtype=self.qtype, source=SOURCE, rcode=None,
-                ))
             stats = self.infra.servers
             server = stats.choose(servers)
             assert server is not None
             self._attempts[server] = self._attempts.get(server, 0) + 1
             self.budget.sent += 1
             qname, qtype, minimised = self._step()
-            self._pending = SendQuery(server, self.zone, qname, qtype, stats.timeout_for(server), minimised)
+            timeout = stats.timeout_for(server)
+            stats.started(server, timeout)
+            self._pending = SendQuery(
+                server, self.zone, qname, qtype, timeout, minimised, server not in self._no_edns,
+            )
             return self._pending
         need = self._next_lookup()
         if need is not None:
+            self.budget.lookups += 1
             self._trace(None, need.name, need.rdtype, "no address for this name server: resolving it")
             return need
         return self._give_up()
@@ -268,8 +319,18 @@ class Resolution:
     def receive(self, response: dns.message.Message, server: ServerAddr, elapsed: float | None = None) -> str:
         """Digest ``response`` (already matched to the query by the transport); returns the outcome text."""
         step = self._take_pending()
+        self.infra.servers.finished(server)
         try:
-            outcome = self._classify(response, server, step)
+            mismatch = _mismatch(response, step)
+            if mismatch is not None:
+                # not evidence of anything (an echo, a reply to another question): ignored
+                self._failures.append("IGNORED")
+                outcome = f"ignored: {mismatch}"
+            else:
+                zone = self.zone
+                outcome = self._classify(response, server, step)
+                if self._answered_well:
+                    self.infra.clear_lame(zone, server)
         except (ValueError, KeyError, AttributeError, IndexError, dns.exception.DNSException) as exc:
             self._dead.add(server)
             self._failures.append("FORMERR")
@@ -280,12 +341,14 @@ class Resolution:
     def timeout(self, server: ServerAddr, elapsed: float | None = None) -> None:
         """No matching response from ``server`` in time."""
         step = self._take_pending()
+        self.infra.servers.finished(server)
         self._failures.append("TIMEOUT")
         self._trace(server, step.qname, step.qtype, "timeout", elapsed, step.zone)
 
     def failed(self, server: ServerAddr, reason: str, elapsed: float | None = None) -> None:
         """The server could not be used (unreachable, malformed reply, TCP failure...)."""
         step = self._take_pending()
+        self.infra.servers.finished(server)
         self._dead.add(server)
         self._failures.append("NETWORK")
         self._trace(server, step.qname, step.qtype, f"failed: {reason}", elapsed, step.zone)
@@ -308,6 +371,9 @@ class Resolution:
         elif isinstance(result, (NXDomain, NoAnswer)):
             ttl = result.ttl if result.ttl is not None else 60
             self.infra.store_addresses(need.name, need.rdtype, (), min(ttl, 300))
+        elif isinstance(result, ServFail):
+            # unresolvable now (a cycle, lame or dead servers): not asked again for a while
+            self.infra.store_addresses(need.name, need.rdtype, (), _FAILED_LOOKUP_TTL)
 
     # -- zones and steps -----------------------------------------------------------------
     def _enter(self, delegation: Delegation) -> None:
@@ -319,6 +385,9 @@ class Resolution:
         self._known_depth = _depth(self.zone)
         self._target_depth = _depth(self.target)
         self._attempts: dict[ServerAddr, int] = {}
+        # out-of-zone names first: an in-zone name without glue can only loop back here
+        names = delegation.ns_names[: self.config.max_ns_per_delegation]
+        self._lookup_order = sorted(names, key=lambda n: is_subdomain(n, self.zone))
 
     def _next_step(self) -> None:
         self._attempts = {}
@@ -344,18 +413,28 @@ class Resolution:
         attempts = self._attempts
         dead = self._dead
         out: list[ServerAddr] = []
+        held: list[ServerAddr] = []  # usable but held down as lame: the last resort
+        seen: set[ServerAddr] = set()
+        zone = self.zone
         for server in deleg.hints:
             usable = attempts.get(server, 0) < max_attempts and server not in dead
-            if usable and infra.allowed(server[0]) and not infra.is_lame(self.zone, server):
-                out.append(server)
-        for name in deleg.ns_names:
+            if usable and infra.allowed(server[0]) and server not in seen:
+                seen.add(server)
+                (held if infra.is_lame(zone, server) else out).append(server)
+        for name in deleg.ns_names[: self.config.max_ns_per_delegation]:
             for ip in self._addresses_of(name):
                 server = (ip, port)
+                if server in seen:
+                    continue
+                seen.add(server)
                 if attempts.get(server, 0) >= max_attempts or server in dead or not infra.allowed(ip):
                     continue
-                if not infra.is_lame(self.zone, server) and server not in out:
-                    out.append(server)
-        return out
+                (held if infra.is_lame(zone, server) else out).append(server)
+        if out:
+            return out
+        # Every server left is held down: probe them once each before giving up, so one
+        # bad packet never makes a zone unresolvable for the whole hold-down.
+        return [server for server in held if attempts.get(server, 0) == 0]
 
     def _addresses_of(self, name: str) -> tuple[str, ...]:
         glue = self.delegation.glue.get(name)
@@ -374,9 +453,10 @@ class Resolution:
         """A name server whose address is unknown and may be looked up, if any."""
         if self.depth >= self.config.max_depth:
             return None
+        if self.budget.lookups >= self.config.max_sub_lookups:
+            return None
         families = [t for t, on in (("A", self.config.ipv4), ("AAAA", self.config.ipv6)) if on]
-        # out-of-zone names first: an in-zone name without glue can only loop back here
-        names = sorted(self.delegation.ns_names, key=lambda n: is_subdomain(n, self.zone))
+        names = self._lookup_order
         for rdtype in families:
             for name in names:
                 key = (name, rdtype)
@@ -400,12 +480,19 @@ class Resolution:
     def _classify(self, response: dns.message.Message, server: ServerAddr, step: SendQuery) -> str:
         rcode = response.rcode()
         zone = self.zone
+        self._answered_well = False
         if rcode not in (_NOERROR, _NXDOMAIN):
             text = dns.rcode.to_text(rcode)
+            if rcode in (_FORMERR, _NOTIMP) and step.edns and server not in self._no_edns:
+                # RFC 6891 §7: a server that does not know EDNS; ask it once more without
+                self._no_edns.add(server)
+                self._attempts[server] = min(self._attempts.get(server, 1), self.config.max_attempts_per_server - 1)
+                return f"{text} to an EDNS query: retrying without EDNS"
             self._failures.append(text)
             if rcode == _REFUSED:
-                self.infra.mark_lame(zone, server)
-                return f"{text}: lame for {zone}, next server"
+                self._dead.add(server)
+                hold = self.infra.mark_lame(zone, server)
+                return f"{text}: lame for {zone} ({hold:g} s), next server"
             if step.minimised and not self.config.minimisation_strict:
                 self._minimise = False
                 self._next_step()
@@ -415,6 +502,10 @@ class Resolution:
         authoritative = bool(response.flags & _AA)
         parsed = _Parsed(response)
         qtype = _rdtype(step.qtype)
+        if parsed.foreign_class:
+            self._dead.add(server)
+            self._failures.append("FORMERR")
+            return "a record of another class in the answer section: unusable, next server"
 
         # Follow CNAME/DNAME within the answer, in bailiwick only.
         name = step.qname
@@ -435,11 +526,15 @@ class Resolution:
             if final is None and is_subdomain(name, zone):
                 final = parsed.answer.get((name, qtype))
 
+        if final is None and not chain and parsed.answer_count and rcode == _NOERROR and authoritative:
+            # records, but none of the name asked nor of its chain: not an answer, nor NODATA
+            self._dead.add(server)
+            self._failures.append("FORMERR")
+            return "answer section unrelated to the question: unusable, next server"
         if final is not None or chain:
             if not authoritative:
-                self.infra.mark_lame(zone, server)
-                self._failures.append("LAME")
-                return f"non-authoritative answer: lame for {zone}, next server"
+                return self._lame(server, "non-authoritative answer")
+            self._answered_well = True
             if step.minimised:
                 return self._descend_minimised("exists")
             self.chain.extend(chain)
@@ -452,9 +547,8 @@ class Resolution:
 
         if rcode == _NXDOMAIN:
             if not authoritative:
-                self.infra.mark_lame(zone, server)
-                self._failures.append("LAME")
-                return f"non-authoritative NXDOMAIN: lame for {zone}, next server"
+                return self._lame(server, "non-authoritative NXDOMAIN")
+            self._answered_well = True
             if step.minimised and not self.config.minimisation_strict:
                 self._minimise = False
                 self._next_step()
@@ -463,20 +557,25 @@ class Resolution:
 
         if ns_rrset is not None and ns_owner is not None and ns_owner != zone and not authoritative:
             if is_subdomain(ns_owner, zone) and is_subdomain(step.qname, ns_owner):
+                self._answered_well = True
                 return self._referral(ns_owner, ns_rrset, parsed)
-            self.infra.mark_lame(zone, server)
-            self._failures.append("LAME")
             way = "upward" if is_subdomain(zone, ns_owner) else "sideways"
-            return f"{way} referral to {ns_owner}: lame for {zone}, next server"
+            return self._lame(server, f"{way} referral to {ns_owner}")
 
         if authoritative:
+            self._answered_well = True
             if step.minimised:
                 return self._descend_minimised("exists, no data")
             return self._finish_negative(NoAnswer, step.qname, parsed, server)
 
-        self.infra.mark_lame(zone, server)
+        return self._lame(server, "non-authoritative empty answer")
+
+    def _lame(self, server: ServerAddr, what: str) -> str:
+        zone = self.zone
+        hold = self.infra.mark_lame(zone, server)
+        self._dead.add(server)
         self._failures.append("LAME")
-        return f"non-authoritative empty answer: lame for {zone}, next server"
+        return f"{what}: lame for {zone} ({hold:g} s), next server"
 
     def _link(self, parsed: _Parsed, name: str, zone: str) -> CNAMERecord | None:
         """The CNAME at ``name``, or one synthesised from an in-bailiwick DNAME above it."""
@@ -500,7 +599,15 @@ class Resolution:
 
     def _referral(self, child: str, ns_rrset: dns.rrset.RRset, parsed: _Parsed) -> str:
         zone = self.zone
-        ns_names = tuple(dict.fromkeys(_text(r.target) for r in ns_rrset))  # type: ignore[attr-defined]
+        # At most max_ns_per_delegation names are kept (BIND and unbound bound them too):
+        # a referral listing thousands costs no more than one listing twenty.
+        limit = self.config.max_ns_per_delegation
+        kept: dict[str, None] = {}
+        for rdata in ns_rrset:
+            kept[_text(rdata.target)] = None  # type: ignore[attr-defined]
+            if len(kept) >= limit:
+                break
+        ns_names = tuple(kept)
         wanted = set(ns_names)
         glue: dict[str, list[str]] = {}
         ttl = float(ns_rrset.ttl)
@@ -603,6 +710,27 @@ class Resolution:
     ) -> None:
         if self.tracer is not None:
             self.tracer(TraceStep(self.depth, zone or self.zone, server, qname, qtype, outcome, elapsed))
+
+
+_MAX_RRSETS = 256
+_TTL_LIMIT = 1 << 31
+_FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
+
+
+def _mismatch(response: dns.message.Message, step: SendQuery) -> str | None:
+    """Why ``response`` is not a reply to ``step`` (None: it is one)."""
+    if not response.flags & _QR:
+        return "QR clear: the query came back"
+    if response.opcode() != _QUERY:
+        return f"opcode {dns.opcode.to_text(response.opcode())}"
+    if len(response.question) != 1:
+        return f"{len(response.question)} questions"
+    question = response.question[0]
+    if question.rdclass != _IN:
+        return f"class {dns.rdataclass.to_text(question.rdclass)}"
+    if question.rdtype != _rdtype(step.qtype) or _text(question.name) != step.qname:
+        return f"another question ({question.name} {dns.rdatatype.to_text(question.rdtype)})"
+    return None
 
 
 def describe(result: Any) -> str:

@@ -7,7 +7,10 @@ Everything lives in the resolver's shared ``TTLCache`` under keys that start wit
   for the TTL of the NS RRset (and of its glue);
 * ``("iterative", "addr", name, "A" | "AAAA")`` → tuple of IP strings found by
   resolving a name server's name (glueless delegations), for the records' TTL;
-* ``("iterative", "lame", zone, ip, port)`` → ``True`` for ``lame_ttl`` seconds.
+* ``("iterative", "lame", zone, ip, port)`` → ``Lameness``: how often the server failed
+  the zone in a row and until when it is held down (a short hold-down that doubles with
+  each failure, from ``lame_hold`` up to ``lame_ttl``; a good answer clears it). One bad
+  packet never takes a server out for long, and a zone's last server is still probed.
 
 Only data that the engine accepted as in bailiwick ever reaches this module.
 """
@@ -20,6 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .servers import ServerAddr, ServerStats
+
+
+class Lameness:
+    """Consecutive failures of one server for one zone and the end of its hold-down."""
+
+    __slots__ = ("count", "until")
+
+    def __init__(self, count: int, until: float) -> None:
+        self.count = count
+        self.until = until
 
 
 class InfraCache(Protocol):
@@ -77,6 +90,7 @@ class Infrastructure:
         port: int = 53,
         stats: ServerStats | None = None,
         lame_ttl: float = 900.0,
+        lame_hold: float = 2.0,
     ) -> None:
         if not root_hints:
             raise ValueError("at least one root hint is needed")
@@ -85,6 +99,7 @@ class Infrastructure:
         self.port = port
         self.servers = stats if stats is not None else ServerStats()
         self.lame_ttl = lame_ttl
+        self.lame_hold = min(lame_hold, lame_ttl)
         #: Only send to loopback addresses (true when every root hint is one: a lab).
         self.loopback_only = all(is_loopback(ip) for ip, _ in root_hints)
 
@@ -118,10 +133,30 @@ class Infrastructure:
 
     # -- lameness -----------------------------------------------------------------------
     def is_lame(self, zone: str, server: ServerAddr) -> bool:
-        return self.cache.get(("iterative", "lame", zone, server[0], server[1])) is not None
+        """Is ``server`` held down for ``zone`` right now?"""
+        entry = self.cache.get(("iterative", "lame", zone, server[0], server[1]))
+        return isinstance(entry, Lameness) and entry.until > self.servers.clock()
 
-    def mark_lame(self, zone: str, server: ServerAddr) -> None:
-        self.cache.put(("iterative", "lame", zone, server[0], server[1]), True, self.lame_ttl)
+    def mark_lame(self, zone: str, server: ServerAddr) -> float:
+        """One more failure of ``server`` for ``zone``: hold it down for a time that doubles
+        with each failure in a row (``lame_hold`` .. ``lame_ttl``); returns that time."""
+        key = ("iterative", "lame", zone, server[0], server[1])
+        entry = self.cache.get(key)
+        count = entry.count + 1 if isinstance(entry, Lameness) else 1
+        hold = min(self.lame_ttl, self.lame_hold * 2.0 ** min(count - 1, 30))
+        # the count is remembered for lame_ttl, so a server failing again comes back later
+        self.cache.put(key, Lameness(count, self.servers.clock() + hold), self.lame_ttl)
+        return hold
+
+    def clear_lame(self, zone: str, server: ServerAddr) -> None:
+        """A good answer from ``server`` for ``zone``: forget its failures there."""
+        key = ("iterative", "lame", zone, server[0], server[1])
+        if self.cache.get(key) is not None:
+            delete = getattr(self.cache, "delete", None)
+            if delete is not None:
+                delete(key)
+            else:
+                self.cache.put(key, Lameness(0, 0.0), 0.001)
 
     def allowed(self, ip: str) -> bool:
         """May packets go to ``ip``? (Never outside loopback when the root is a lab.)"""

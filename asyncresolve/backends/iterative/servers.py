@@ -1,8 +1,11 @@
 """Upstream server statistics and selection: smoothed RTT, timeouts, back-off.
 
 Each server address keeps a smoothed round-trip time and its variance (RFC 6298
-style). Selection picks the lowest SRTT among the candidates; servers never measured
-get a small random score so that they are explored early and load spreads among them.
+style) and the number of queries in flight to it. Selection picks the lowest expected
+wait: the SRTT, grown by the queries already waiting on that server; servers never
+measured are explored first, but each query in flight to one that has not answered yet
+counts as a full initial timeout, so a burst spreads over the unknown servers instead of
+piling onto one that may be a black hole.
 Every timeout doubles the server's SRTT, to at least the wait that expired (pushing it
 down the list); after a few
 timeouts in a row, or an ICMP-style error, the server is "down" for a back-off period
@@ -22,13 +25,15 @@ _rng = random.Random()
 
 
 class _Stat:
-    __slots__ = ("down_until", "fails", "rttvar", "srtt")
+    __slots__ = ("down_until", "fails", "inflight", "inflight_until", "rttvar", "srtt")
 
     def __init__(self) -> None:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.fails = 0
         self.down_until = 0.0
+        self.inflight = 0
+        self.inflight_until = 0.0  # a count not settled by then is stale (an abandoned query)
 
 
 class ServerStats:
@@ -67,6 +72,28 @@ class ServerStats:
                 self._stats.clear()
             stat = self._stats[server] = _Stat()
         return stat
+
+    # -- queries in flight ------------------------------------------------------------
+    def started(self, server: ServerAddr, timeout: float) -> None:
+        """A query to ``server`` is about to be sent and waited for up to ``timeout``."""
+        stat = self._get(server)
+        now = self.clock()
+        if stat.inflight_until < now:
+            stat.inflight = 0
+        stat.inflight += 1
+        stat.inflight_until = max(stat.inflight_until, now + timeout)
+
+    def finished(self, server: ServerAddr) -> None:
+        """The query to ``server`` got its outcome (reply, timeout or failure)."""
+        stat = self._stats.get(server)
+        if stat is not None and stat.inflight > 0:
+            stat.inflight -= 1
+
+    def inflight(self, server: ServerAddr) -> int:
+        stat = self._stats.get(server)
+        if stat is None or stat.inflight_until < self.clock():
+            return 0
+        return stat.inflight
 
     # -- what the transport measured ----------------------------------------------
     def record_rtt(self, server: ServerAddr, rtt: float) -> None:
@@ -120,17 +147,22 @@ class ServerStats:
         return min(self.max_timeout, max(self.min_timeout, value))
 
     def choose(self, candidates: Iterable[ServerAddr]) -> ServerAddr | None:
-        """The best candidate: lowest SRTT, unknown servers explored first, down ones last."""
+        """The best candidate: lowest expected wait (SRTT and queries in flight), unknown
+        servers explored first, down ones last."""
         best: ServerAddr | None = None
         best_score = float("inf")
         now = self.clock()
         stats = self._stats
         for server in candidates:
             stat = stats.get(server)
-            if stat is None or stat.srtt is None:
+            if stat is None:
                 score = _rng.random() * 0.001
             else:
-                score = stat.srtt
+                waiting = stat.inflight if stat.inflight_until >= now else 0
+                if stat.srtt is None:
+                    score = _rng.random() * 0.001 + waiting * self.initial_timeout
+                else:
+                    score = stat.srtt * (1.0 + 0.05 * waiting)
                 if stat.down_until > now:
                     score += 1000.0 + stat.down_until - now
             if score < best_score:

@@ -33,6 +33,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from .servers import ServerAddr
+from .wirecheck import sections_hold_together
 
 _IN = dns.rdataclass.IN
 _TC = dns.flags.TC
@@ -40,6 +41,7 @@ _TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
 _AA_BYTE = dns.flags.AA >> 8
 _QTAIL = struct.Struct("!HH")  # QTYPE, QCLASS
 _rdtypes: dict[str, int] = {}
+_PARSE_IN_THREAD = 8192  # bytes of a TCP reply above which dnspython parses it off the loop
 
 
 class TransportError(Exception):
@@ -122,12 +124,14 @@ class Transport:
         self.use_0x20 = use_0x20
         self._allowed = allowed
         self.stats = TransportStats()
+        self.max_udp_reply = max(512, edns_payload)
         # dnspython's rendering of a query for "." (ID 0), cut into header and OPT tail
         template = self.make_query(".", "A")
         template.id = 0
         rendered = template.to_wire()
         self._header_rest = rendered[2:12]  # flags and section counts
         self._opt = rendered[12 + 1 + _QTAIL.size:]  # after the root name, QTYPE and QCLASS
+        self._header_plain = rendered[2:10] + b"\0\0"  # ARCOUNT 0: no OPT (RFC 6891 §7 retry)
 
     def make_query(self, qname: str, qtype: str) -> dns.message.QueryMessage:
         """A non-recursive query with a random ID (and, with 0x20, a random-case name).
@@ -149,6 +153,8 @@ class Transport:
     def _answers(self, response: dns.message.Message, qid: int, name: dns.name.Name, rdtype: int) -> bool:
         if response.id != qid or len(response.question) != 1:
             return False
+        if not response.flags & dns.flags.QR or response.opcode() != 0:
+            return False  # the query echoed back, or another opcode: not a reply, keep waiting
         got = response.question[0]
         if got.rdtype != rdtype or got.rdclass != _IN:
             return False
@@ -156,7 +162,7 @@ class Transport:
             return got.name.labels == name.labels  # type: ignore[no-any-return]
         return got.name == name  # type: ignore[no-any-return]
 
-    def _question(self, qname: str, qtype: str) -> _Question:
+    def _question(self, qname: str, qtype: str, edns: bool = True) -> _Question:
         """The query to send: a random ID, the name (0x20 applied) and its wire form.
 
         The wire is dnspython's rendering of a one-question query, cut into a template
@@ -170,9 +176,10 @@ class Transport:
         if rdtype is None:
             rdtype = _rdtypes[qtype] = int(dns.rdatatype.from_text(qtype))
         qid = secrets.randbits(16)
+        with_opt = edns and bool(self._opt)
         wire = b"".join((
-            qid.to_bytes(2, "big"), self._header_rest, cast(bytes, name.to_wire()),
-            _QTAIL.pack(rdtype, _IN), self._opt,
+            qid.to_bytes(2, "big"), self._header_rest if with_opt else self._header_plain,
+            cast(bytes, name.to_wire()), _QTAIL.pack(rdtype, _IN), self._opt if with_opt else b"",
         ))
         return _Question(qid, name, rdtype, wire)
 
@@ -188,7 +195,8 @@ class Transport:
         else is parsed whole. (So an EDNS extended RCODE is not seen on such an answer:
         with EDNS version 0 and no cookies sent, none can apply to it.)
         """
-        if (data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE and data[6:8] != b"\0\0":
+        if ((data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE
+                and data[6:8] != b"\0\0" and sections_hold_together(data)):
             head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
             if not self._answers(head, question.qid, question.name, question.rdtype):
                 return None
@@ -201,7 +209,8 @@ class Transport:
         return response
 
     async def query(
-        self, server: ServerAddr, qname: str, qtype: str, timeout: float, *, limit: float | None = None
+        self, server: ServerAddr, qname: str, qtype: str, timeout: float, *, limit: float | None = None,
+        edns: bool = True,
     ) -> dns.message.Message:
         """Ask ``server``; raise a ``TransportError`` subclass on failure.
 
@@ -213,7 +222,7 @@ class Transport:
         check = self._allowed
         if check is not None and not check(ip):  # type: ignore[operator]
             raise TransportUnreachable(f"refusing to send to {ip}: not a loopback address")
-        question = self._question(qname, qtype)
+        question = self._question(qname, qtype, edns)
         started = time.monotonic()
         response = await self._udp(server, question, timeout)
         if response.flags & _TC:
@@ -300,7 +309,11 @@ class Transport:
             if writer is not None:
                 writer.close()
         try:
-            response = dns.message.from_wire(data, ignore_trailing=True)
+            if len(data) > _PARSE_IN_THREAD:
+                # thousands of records: parsed in a worker thread, the loop keeps running
+                response = await asyncio.to_thread(dns.message.from_wire, data, ignore_trailing=True)
+            else:
+                response = dns.message.from_wire(data, ignore_trailing=True)
         except (dns.exception.DNSException, ValueError, struct.error) as exc:
             self.stats.malformed += 1
             raise TransportMalformed(f"{ip}#{port} (TCP): malformed response: {exc}") from None
@@ -338,6 +351,12 @@ class _Exchange(asyncio.DatagramProtocol):
             return
         if len(data) < 12 or int.from_bytes(data[:2], "big") != self.question.qid:
             stats.ignored += 1
+            return
+        if len(data) > self.transport.max_udp_reply:
+            # larger than the buffer we advertised: no honest server sends it (and parsing
+            # 64 KB of records on the loop would stall it)
+            stats.malformed += 1
+            self.saw_malformed = True
             return
         try:
             response = self.transport._parse(data, self.question)
