@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import os
 import signal
 import sys
@@ -103,10 +104,15 @@ def _servers(args: argparse.Namespace) -> list[str]:
         servers = read_resolv_conf()
     from ..cli import parse_server
 
-    try:
-        return [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in (parse_server(s, args.port) for s in servers)]
-    except Exception as exc:
-        raise UsageError(str(exc)) from None
+    addresses = []
+    for text in servers:
+        try:
+            host, port = parse_server(text, args.port)
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except Exception:
+            raise UsageError(f"a nameserver must be an IP address with an optional port, not {text!r}") from None
+        addresses.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return addresses
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -214,11 +220,18 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
         background.append(counting)
     progress.start()
     drop = args.drop_wildcards
+    broken_pipe = False
     try:
         async for result in run.results():
             if drop and result.wildcard:
                 continue
-            writer.write(result)
+            try:
+                writer.write(result)
+            except BrokenPipeError:  # `asyncresolve bulk ... | head`: the reader has gone
+                broken_pipe = True
+                run.stop()
+                # Python would complain again when it flushes stdout at exit.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except asyncio.CancelledError:
         if not stopped_by:
             raise
@@ -227,13 +240,15 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         with contextlib.suppress(OSError, ValueError):
-            writer.flush()
+            writer.flush()  # every result completed so far is on disk before we report
         if out is not sys.stdout:
             out.close()
         await progress.stop()
         await resolver.aclose()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+    if broken_pipe:
+        return 128 + signal.SIGPIPE
     print(progress.summary(args.output), file=sys.stderr, flush=True)
     if stopped_by:
         name = signal.Signals(stopped_by).name
