@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidName, InvalidQuery, ResolveError
@@ -35,7 +35,54 @@ DEFAULT_BACKOFF = 0.2
 Item = str | tuple[str, str]
 Names = Iterable[Any] | AsyncIterable[Any]
 _DONE = object()
-_STOP = object()
+
+
+class _Outbox:
+    """Results on their way from the workers to the consumer.
+
+    A deque rather than an ``asyncio.Queue``: the consumer is woken once per batch (all the
+    replies one socket read completed), not once per result. Bounded: a worker that finds it
+    full waits until the consumer has taken some, so a slow consumer slows the run instead of
+    growing memory.
+    """
+
+    __slots__ = ("_loop", "_reader", "_room", "items", "limit")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self.items: deque[Any] = deque()
+        self.limit = limit
+        self._reader: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        if self._reader is not None:
+            self.wake_reader()
+
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    def wake_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    async def wait_items(self) -> None:
+        self._reader = self._loop.create_future()
+        await self._reader
+
+    async def wait_room(self) -> None:
+        while self.full():
+            if self._room is None:
+                self._room = self._loop.create_future()
+            await asyncio.shield(self._room)
+
+    def release(self) -> None:
+        if self._room is not None and len(self.items) < self.limit:
+            room, self._room = self._room, None
+            if not room.done():
+                room.set_result(None)
 
 
 def _pairs(items: Iterable[Any], rdtypes: tuple[str, ...]) -> Iterator[tuple[Any, Any]]:
@@ -115,7 +162,7 @@ class BulkRun:
         self.wildcard_hits = 0
         self._started = False
         self._stopping = False
-        self._out: asyncio.Queue[Any] | None = None
+        self._outbox: _Outbox | None = None
 
     def stop(self) -> None:
         """Finish early: what is already complete is still yielded, nothing new is sent.
@@ -123,9 +170,8 @@ class BulkRun:
         Pairs in flight are dropped (they were not reported, so a resumed run redoes them).
         """
         self._stopping = True
-        out = self._out
-        if out is not None and not out.full():
-            out.put_nowait(_STOP)  # wake the consumer if it waits on an empty queue
+        if self._outbox is not None:
+            self._outbox.wake_reader()
 
     # -- the stream ---------------------------------------------------------------
     async def results(self) -> AsyncIterator[BulkResult]:
@@ -134,82 +180,80 @@ class BulkRun:
             raise RuntimeError("a BulkRun is iterated once")
         self._started = True
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * self.concurrency)
-        self._out = out
+        box = self._outbox = _Outbox(loop, 2 * self.concurrency)
         tasks: list[asyncio.Task[None]] = []
         if isinstance(self.names, AsyncIterable):
             inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.concurrency)
-            tasks.append(loop.create_task(self._feed(_apairs(self.names, self.rdtypes), inbox, out)))
-            take = self._queue_taker(inbox)
+            tasks.append(loop.create_task(self._feed(_apairs(self.names, self.rdtypes), inbox, box)))
+            workers = [loop.create_task(self._queue_worker(inbox, box)) for _ in range(self.concurrency)]
         else:
-            take = self._iterator_taker(_pairs(self.names, self.rdtypes))
-        workers = [loop.create_task(self._worker(take, out)) for _ in range(self.concurrency)]
+            pairs = _pairs(self.names, self.rdtypes)
+            workers = [loop.create_task(self._iterator_worker(pairs, box)) for _ in range(self.concurrency)]
         tasks.extend(workers)
         finished = 0
+        items = box.items
         try:
-            while finished < len(workers):
-                if self._stopping:
-                    while not out.empty():
-                        result = out.get_nowait()
-                        if isinstance(result, BulkResult):
-                            yield result
-                    break
-                result = await out.get()
-                if result is _STOP:
+            while finished < len(workers) and not self._stopping:
+                if not items:
+                    await box.wait_items()
                     continue
-                if result is _DONE:
+                result = items.popleft()
+                box.release()
+                if result.__class__ is BulkResult:
+                    yield result
+                elif result is _DONE:
                     finished += 1
-                    continue
-                if isinstance(result, BaseException):
+                else:
                     raise result
-                yield result
+            if self._stopping:  # what is complete is reported; the rest is dropped
+                while items:
+                    result = items.popleft()
+                    if result.__class__ is BulkResult:
+                        yield result
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     @staticmethod
-    def _iterator_taker(pairs: Iterator[tuple[Any, Any]]) -> Callable[[], Any]:
-        async def take() -> Any:
-            return next(pairs, _DONE)
-        return take
-
-    @staticmethod
-    def _queue_taker(inbox: asyncio.Queue[Any]) -> Callable[[], Any]:
-        async def take() -> Any:
-            item = await inbox.get()
-            if item is _DONE:
-                inbox.put_nowait(_DONE)  # every worker sees the end
-            return item
-        return take
-
-    @staticmethod
-    async def _feed(pairs: AsyncIterator[tuple[Any, Any]], inbox: asyncio.Queue[Any],
-                    out: asyncio.Queue[Any]) -> None:
+    async def _feed(pairs: AsyncIterator[tuple[Any, Any]], inbox: asyncio.Queue[Any], box: _Outbox) -> None:
         try:
             async for pair in pairs:
                 await inbox.put(pair)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the input failed: the caller's loop raises it
-            await out.put(exc)
+            box.put(exc)
             return
-        await inbox.put(_DONE)  # re-queued by each taker, so every worker sees it
+        await inbox.put(_DONE)  # re-queued by each worker, so every worker sees it
 
-    async def _worker(self, take: Callable[[], Any], out: asyncio.Queue[Any]) -> None:
+    async def _iterator_worker(self, pairs: Iterator[tuple[Any, Any]], box: _Outbox) -> None:
+        # Every worker pulls from the same iterator: next() runs to completion between awaits.
         try:
-            while True:
-                pair = await take()
-                if pair is _DONE:
-                    break
-                result = await self._one(pair[0], pair[1])
+            for raw, raw_type in pairs:
+                result = await self._one(raw, raw_type)
                 if result is not None:
-                    await out.put(result)
+                    box.put(result)
+                    if box.full():
+                        await box.wait_room()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # an input iterator that raised: end the run with it
-            await out.put(exc)
-        await out.put(_DONE)
+            box.put(exc)
+        box.put(_DONE)
+
+    async def _queue_worker(self, inbox: asyncio.Queue[Any], box: _Outbox) -> None:
+        while True:
+            pair = await inbox.get()
+            if pair is _DONE:
+                inbox.put_nowait(_DONE)
+                break
+            result = await self._one(pair[0], pair[1])
+            if result is not None:
+                box.put(result)
+                if box.full():
+                    await box.wait_room()
+        box.put(_DONE)
 
     # -- one pair -----------------------------------------------------------------
     async def _one(self, raw: Any, raw_type: Any) -> BulkResult | None:
