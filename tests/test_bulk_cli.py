@@ -253,3 +253,14 @@ def test_a_silent_server_is_dropped_with_a_warning(tmp_path, lab, server):
     assert f"no longer sending to {silent_address}" in result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert Counter(r["status"] for r in records) == Counter({"NOERROR": 400})
+
+
+def test_demo_shows_a_bulk_run():
+    result = subprocess.run([SCRIPT, "demo", "--quick"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("== bulk:", 1)[1]
+    assert "1006 results" in section and "NOERROR 670  NXDOMAIN 334  NODATA 1  INVALID 1" in section
+    assert "666 answers match the *.users wildcard" in section
+    lines = [json.loads(line) for line in section.splitlines() if line.strip().startswith("{")]
+    assert {line["status"] for line in lines} >= {"NOERROR", "NXDOMAIN", "INVALID"}
+    assert any(line.get("wildcard") is True for line in lines)
