@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from asyncresolve import Answer, ARecord, CNAMERecord, NoAnswer, NXDomain, ResolveTimeout, ServFail
@@ -82,3 +84,21 @@ def test_resume_keeps_complete_records_and_cuts_a_torn_tail(tmp_path, fmt):
             assert ("www.example.", "A") not in done  # a block without all its records is redone
     path.write_bytes(whole)
     assert completed_pairs(str(path), fmt) == expected
+
+
+def test_json_lines_are_what_json_dumps_gives():
+    from asyncresolve import TXTRecord
+    from asyncresolve.bulk.writers import JsonLinesWriter, to_json
+
+    weird = 'tx"t\\é.example.'
+    extra = [
+        BulkResult(weird, "TXT", "NOERROR", Answer(weird, "TXT", [TXTRecord(weird, 5, (b'a"\\b\xc3\xa9',))], "c"),
+                   elapsed=1e-7, tries=2, wildcard=True),
+        BulkResult("t.example.", "A", "TIMEOUT", error=ResolveTimeout(name="t.example."), tries=3, elapsed=2.5,
+                   wildcard=False),
+    ]
+    writer = JsonLinesWriter(None)  # type: ignore[arg-type]
+    for result in [*results(), *extra]:
+        line = writer.format(result)
+        assert line.endswith("\n") and line.count("\n") == 1
+        assert line == json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False) + "\n"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from .result import NOERROR, BulkResult
@@ -81,9 +81,37 @@ class Writer:
         self.stream.flush()
 
 
+_quote = encode_basestring  # C-accelerated: a str as a JSON string literal
+
+
 class JsonLinesWriter(Writer):
+    """``to_json`` as one compact line. The common records are formatted directly (no dict, no
+    generic encoder: this runs once per name at tens of thousands of names per second); the
+    output is the same as ``json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False)``."""
+
     def format(self, result: BulkResult) -> str:
-        return json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False) + "\n"
+        answers = ",".join([
+            f'{{"name":{_quote(r.name)},"type":{_quote(r.rdtype)},"class":"IN","ttl":{r.ttl},"data":{_quote(r.text)}}}'
+            for r in _answers(result)
+        ])
+        error = result.error
+        tail = ""
+        if error is not None:
+            ttl = getattr(error, "ttl", None)
+            if ttl is not None:
+                answers += f'],"negative_ttl":{int(ttl)}'
+            else:
+                answers += "]"
+            tail = f',"error":{_quote(str(error))}'
+        else:
+            answers += "]"
+        if result.wildcard is not None:
+            tail += ',"wildcard":true' if result.wildcard else ',"wildcard":false'
+        resolver = "null" if result.resolver is None else _quote(result.resolver)
+        source = "null" if result.source is None else _quote(result.source)
+        return (f'{{"name":{_quote(result.name)},"type":{_quote(result.rdtype)},"class":"IN",'
+                f'"status":{_quote(result.status)},"data":{{"answers":[{answers}}},"resolver":{resolver},'
+                f'"source":{source},"elapsed":{round(result.elapsed, 6)!r},"tries":{result.tries}{tail}}}\n')
 
 
 class CsvWriter(Writer):
