@@ -56,7 +56,7 @@ TRIES = 4  # generous: a loaded machine can drop a burst of UDP replies
 async def test_50k_names_each_reported_once_with_its_status_and_bounded_concurrency():
     # The lab runs in its own process: on two cores, the servers and the client each get one.
     script = Path(__file__).with_name("bulk_lab_server.py")
-    lab = subprocess.Popen([sys.executable, str(script), str(N_OK), str(N_NODATA), "0.02"],
+    lab = subprocess.Popen([sys.executable, str(script), str(N_OK), str(N_NODATA), "0.1"],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         servers = json.loads(await asyncio.to_thread(lab.stdout.readline))  # type: ignore[union-attr]
@@ -101,7 +101,8 @@ async def test_50k_names_each_reported_once_with_its_status_and_bounded_concurre
     assert run.counts == Counter({"NOERROR": N_OK, "NODATA": N_NODATA, "NXDOMAIN": N_NX,
                                   "SERVFAIL": N_FAIL, "TIMEOUT": N_SILENT})
     assert measured["peak"] <= limit
-    assert measured["peak"] >= limit // 2, f"the servers saw only {measured['peak']} in flight: nothing measured"
+    # Replies held 0.1 s: a client sending over 1,000 names/s keeps more than 100 waiting there.
+    assert measured["peak"] >= limit // 3, f"the servers saw only {measured['peak']} in flight: nothing measured"
     assert client_peak <= limit
     print(f"50k names in {elapsed:.1f} s; peak in flight at the servers {measured['peak']}")
 
@@ -119,7 +120,7 @@ def _arrivals(server: AuthServer) -> list[float]:
 
 
 async def test_global_rate_limit_holds_within_10_percent_and_ignores_cache_hits_and_duplicates():
-    count, rate = 1500, 500.0
+    count, rate = 600, 200.0  # low enough for a loaded machine to keep up: the limit is what is measured
     zones = {"ok.test.": zone(*(f"h{i} 300 IN A 192.0.2.{i % 250 + 1}" for i in range(count)))}
     async with DNSLab(zones, record_queries=False) as lab:
         server = lab.server_for("ok.test.")
@@ -136,12 +137,12 @@ async def test_global_rate_limit_holds_within_10_percent_and_ignores_cache_hits_
     assert sent == count - 1  # one packet per distinct uncached name
     measured = (sent - 1) / (arrivals[-1] - arrivals[1])
     assert abs(measured - rate) / rate <= 0.10, measured
-    # Had the 750 duplicates and the cached name taken tokens, the run would last ~1.5 s longer.
-    assert elapsed < (count + 100) / rate, elapsed
+    # Had the 300 duplicates and the cached name taken tokens, the run would last 1.5 s longer.
+    assert elapsed < (count + 150) / rate, elapsed
 
 
 async def test_per_server_rate_limit_and_load_spread():
-    count, per_server = 1200, 300.0
+    count, per_server = 500, 100.0
     zones = {"ok.test.": zone(*(f"h{i} 300 IN A 192.0.2.{i % 250 + 1}" for i in range(count)))}
     async with DNSLab(zones, record_queries=False) as lab:
         first = lab.server_for("ok.test.")
