@@ -6,7 +6,7 @@
    it, ``concurrency`` queries in flight, every answer checked -- the ceiling.
 3. ``bulk``: the command a user runs, ``asyncresolve bulk NAMES --nameserver NSD -o OUT
    --progress`` (progress bar drawn, JSON lines written), in a subprocess; names/s is read
-   from its ``--stats-file`` (interpreter start-up left out), peak RSS from ``wait4``.
+   from its ``--stats-file`` (interpreter start-up left out), peak RSS from ``/proc`` (VmHWM).
    Every output line is checked (one NOERROR per name).
 4. ``stream``: ``asyncresolve bulk -`` fed a generated stream of ``--stream`` names
    (default 10,000,000; most are NXDOMAIN, all real queries to NSD) through a pipe; its
@@ -31,8 +31,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pycares
 
@@ -122,19 +124,37 @@ def run_bulk(server: str, names_file: str, out: str, stats: str, concurrency: in
     process = subprocess.Popen(command, stdin=subprocess.PIPE if stdin_feed else None,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if stdin_feed:
-        assert process.stdin is not None
-        chunk = 100_000
-        for start in range(0, stdin_feed, chunk):
-            lines = "".join(f"n{i}.{ORIGIN}\n" if i % 10 else f"h{i % 100_000}.{ORIGIN}\n"
-                            for i in range(start, min(start + chunk, stdin_feed)))
-            process.stdin.write(lines.encode())
-        process.stdin.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+        threading.Thread(target=feed, args=(process.stdin, stdin_feed), daemon=True).start()
+    peak = 0.0
+    while process.poll() is None:  # wait4's ru_maxrss would count the pages forked from this process
+        peak = max(peak, high_water_mb(process.pid))
+        time.sleep(0.2)
     if process.returncode != 0:
         raise RuntimeError(f"asyncresolve bulk exited with {process.returncode}")
     last = json.loads(Path(stats).read_text().splitlines()[-1])
-    return last["resolved"] / last["elapsed"], usage.ru_maxrss / 1024
+    return last["resolved"] / last["elapsed"], peak
+
+
+def feed(stdin: IO[bytes], count: int) -> None:
+    """Write ``count`` generated names (one in ten exists, the rest are NXDOMAIN) as they are made."""
+    chunk = 100_000
+    for start in range(0, count, chunk):
+        lines = "".join(f"n{i}.{ORIGIN}\n" if i % 10 else f"h{i % 100_000}.{ORIGIN}\n"
+                        for i in range(start, min(start + chunk, count)))
+        stdin.write(lines.encode())
+    stdin.close()
+
+
+def high_water_mb(pid: int) -> float:
+    """The peak RSS (VmHWM) of a running process, in MB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def check_output(out: str, count: int) -> None:
