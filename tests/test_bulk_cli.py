@@ -109,6 +109,11 @@ def test_usage_errors(tmp_path, server):
     assert bulk("--nameserver", server, "--resume", stdin="a.test\n").returncode == 2
     assert bulk("--nameserver", "not-an-ip", stdin="a.test\n").returncode == 2
     assert bulk("--nameserver", server, "-c", "0", stdin="a.test\n").returncode == 2
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an output file\n")
+    wrong = bulk("--nameserver", server, "-o", str(notes), "--resume", stdin="h1.example.test\n")
+    assert wrong.returncode == 2 and "does not look like jsonl output" in wrong.stderr
+    assert notes.read_text() == "not an output file\n"
 
 
 def test_wildcards_marked_or_dropped(tmp_path, server):

@@ -102,3 +102,23 @@ def test_json_lines_are_what_json_dumps_gives():
         line = writer.format(result)
         assert line.endswith("\n") and line.count("\n") == 1
         assert line == json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(("written", "resumed"), [("jsonl", "csv"), ("csv", "text"), ("text", "jsonl")])
+def test_resuming_with_the_wrong_format_refuses_and_truncates_nothing(tmp_path, written, resumed):
+    from asyncresolve.bulk.resume import NotOurOutput
+
+    path = tmp_path / "out"
+    with path.open("w") as handle:
+        writer = WRITERS[written](handle)
+        for result in results():
+            writer.write(result)
+    whole = path.read_bytes()
+    with pytest.raises(NotOurOutput):
+        completed_pairs(str(path), resumed)
+    assert path.read_bytes() == whole
+    other = tmp_path / "notes.txt"
+    other.write_text("my precious notes\nline two\n")
+    with pytest.raises(NotOurOutput):
+        completed_pairs(str(other), resumed)
+    assert other.read_text() == "my precious notes\nline two\n"

@@ -19,7 +19,7 @@ from ..resolver import Resolver
 from .inputs import count_names, read_names, read_stream
 from .pool import PoolBackend, Upstream
 from .result import DEFAULT_RETRY_ON
-from .resume import completed_pairs
+from .resume import NotOurOutput, completed_pairs
 from .runner import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, BulkRun
 from .wildcards import WildcardDetector
 from .writers import WRITERS
@@ -186,7 +186,10 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
     chain = _chain(args, pool)
     skip = None
     if args.resume:
-        skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
+        try:
+            skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
+        except NotOurOutput as exc:
+            raise UsageError(f"cannot --resume: {exc} (check --format)") from None
     out: IO[str]
     if args.output:
         fresh = not (args.resume and os.path.exists(args.output) and os.path.getsize(args.output) > 0)

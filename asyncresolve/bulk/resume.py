@@ -96,10 +96,34 @@ def _text(path: str) -> tuple[set[Pair], int]:
 READERS = {"jsonl": _jsonl, "csv": _csv, "text": _text}
 
 
+class NotOurOutput(ValueError):
+    """The file to resume does not start like output of the given format: it is left alone."""
+
+
+def _starts_like(fmt: str, line: bytes) -> bool:
+    text = line.decode("utf-8", "replace")
+    if fmt == "jsonl":
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and "name" in record and "type" in record
+    if fmt == "csv":
+        return text == CsvWriter.header
+    return _TEXT_HEADER.match(text) is not None
+
+
 def completed_pairs(path: str, fmt: str, *, repair: bool = True) -> set[Pair]:
-    """The pairs written completely to ``path``; with ``repair``, cut off any torn tail."""
+    """The pairs written completely to ``path``; with ``repair``, cut off any torn tail.
+
+    Raises ``NotOurOutput`` (and changes nothing) when the first complete line of the file
+    is not what this format writes: resuming the wrong file must not truncate it.
+    """
     if not os.path.exists(path):
         return set()
+    first = next(_lines(path), None)
+    if first is not None and not _starts_like(fmt, first[1]):
+        raise NotOurOutput(f"{path} does not look like {fmt} output of asyncresolve bulk")
     done, good = READERS[fmt](path)
     if repair and os.path.getsize(path) != good:
         os.truncate(path, good)
