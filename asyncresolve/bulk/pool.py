@@ -8,8 +8,9 @@ far above the others' (``failure_factor`` times the median of the rest, and at l
 warning is logged (and passed to ``on_disable``). The last server in use is never dropped:
 when every server fails alike, the names are what fails, not a server.
 
-Answers and errors carry ``source = "<backend>@<server>"`` so a bulk result can tell which
-server answered.
+A bulk run learns which server answered through ``current_upstream`` (a context variable
+holding a one-item list the run passes down; the resolver's lookup task inherits it), so
+answers stay as the backend made them and cost no copy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import statistics
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from .._compat import timeout_at
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from ..cache import TTLCache
 
 log = logging.getLogger("asyncresolve.bulk")
+
+#: Set by a bulk run to ``[None]`` around a lookup; the pool writes the server's address into it.
+current_upstream: ContextVar[list[str | None] | None] = ContextVar("asyncresolve_bulk_upstream", default=None)
 
 
 class Upstream:
@@ -121,6 +126,9 @@ class PoolBackend(Backend):
 
     async def resolve(self, query: Query) -> Answer:
         upstream = self._pick()
+        holder = current_upstream.get()
+        if holder is not None:
+            holder[0] = upstream.address
         if upstream.bucket is not None:
             waited = await upstream.bucket.acquire()
             if waited:  # the deadline starts when the query is sent, not while it waits its turn
@@ -135,14 +143,12 @@ class PoolBackend(Backend):
         except ResolveError as error:
             failed = isinstance(error, ResolveTimeout) or (isinstance(error, ServFail) and error.rcode == "SERVFAIL")
             self._tally(upstream, failed)
-            error.source = f"{error.source or backend.name}@{upstream.address}"
             raise
         except (TimeoutError, asyncio.TimeoutError):
             self._tally(upstream, True)
-            raise ResolveTimeout(name=query.name, rdtype=query.rdtype,
-                                 source=f"{backend.name}@{upstream.address}") from None
+            raise ResolveTimeout(name=query.name, rdtype=query.rdtype, source=backend.name) from None
         self._tally(upstream, False)
-        return _with_source(answer, f"{answer.source}@{upstream.address}")
+        return answer
 
     # -- health -------------------------------------------------------------------
     def _tally(self, upstream: Upstream, failed: bool) -> None:
@@ -183,15 +189,6 @@ class PoolBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<PoolBackend {', '.join(u.address for u in self.upstreams)}>"
-
-
-def _with_source(answer: Answer, source: str) -> Answer:
-    """The same answer with another ``source`` (a slot copy: no re-parse, no re-timing)."""
-    twin = object.__new__(type(answer))
-    for slot in type(answer).__slots__:
-        object.__setattr__(twin, slot, object.__getattribute__(answer, slot))
-    object.__setattr__(twin, "source", source)
-    return twin
 
 
 def _with_port(server: str, port: int) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidName, InvalidQuery, ResolveError
 from ..names import normalize_name, normalize_rdtype
 from .limiter import TokenBucket
+from .pool import current_upstream
 from .result import DEFAULT_RETRY_ON, FINAL_STATUSES, INVALID, NOERROR, BulkResult, status_of
 
 if TYPE_CHECKING:
@@ -283,6 +284,8 @@ class BulkRun:
                     started = loop.time()
                 tries += 1
                 self.sent += 1
+                upstream: list[str | None] = [None]
+                current_upstream.set(upstream)  # a PoolBackend says which server it asked
                 try:
                     answer = await resolver.resolve(name, rdtype, self.timeout)
                 except ResolveError as error:
@@ -290,12 +293,10 @@ class BulkRun:
                     if status in self.retry_on and tries <= self.retries:
                         await asyncio.sleep(self.backoff * (2 ** (tries - 1)) * random.uniform(0.5, 1.0))
                         continue
-                    source, server = _split_source(error.source)
-                    result = BulkResult(name, rdtype, status, error=error, source=source, resolver=server,
-                                        tries=tries, elapsed=loop.time() - started)
+                    result = BulkResult(name, rdtype, status, error=error, source=error.source,
+                                        resolver=upstream[0], tries=tries, elapsed=loop.time() - started)
                     break
-                source, server = _split_source(answer.source)
-                result = BulkResult(name, rdtype, NOERROR, answer, None, source, server, tries,
+                result = BulkResult(name, rdtype, NOERROR, answer, None, answer.source, upstream[0], tries,
                                     loop.time() - started)
                 if self.wildcards is not None:
                     result.wildcard = await self.wildcards.matches(answer, self.bucket)
@@ -325,14 +326,6 @@ def _as_text(raw: Any) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", "backslashreplace").strip()
     return str(raw).strip()
-
-
-def _split_source(source: str | None) -> tuple[str | None, str | None]:
-    """``"cares@127.0.0.1:53"`` (a pool's answer) -> ("cares", "127.0.0.1:53")."""
-    if source is None or "@" not in source:
-        return source, None
-    backend, _, server = source.partition("@")
-    return backend, server
 
 
 async def resolve_many(resolver: Resolver, names: Names, rdtypes: Iterable[str] | str = ("A",),
