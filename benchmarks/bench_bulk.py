@@ -4,6 +4,7 @@
    address (NSD answers far faster than one Python client asks, so the client is measured).
 2. ``raw``: pycares 5's public ``Channel.query`` driven from asyncio the way aiodns drives
    it, ``concurrency`` queries in flight, every answer checked -- the ceiling.
+   ``resolve_many``: the library in this process (a ``PoolBackend``, JSON lines to /dev/null).
 3. ``bulk``: the command a user runs, ``asyncresolve bulk NAMES --nameserver NSD -o OUT
    --progress`` (progress bar drawn, JSON lines written), in a subprocess; names/s is read
    from its ``--stats-file`` (interpreter start-up left out), peak RSS from ``/proc`` (VmHWM).
@@ -112,6 +113,29 @@ async def raw_pycares(server: str, names: list[str], concurrency: int) -> float:
     return len(names) / elapsed
 
 
+async def library(server: str, names: list[str], concurrency: int) -> float:
+    """Names per second of ``resolve_many`` in this process (PoolBackend, JSON lines to /dev/null)."""
+    from asyncresolve import Resolver, TTLCache
+    from asyncresolve.bulk import PoolBackend
+    from asyncresolve.bulk.writers import JsonLinesWriter
+
+    wrong = 0
+    with open(os.devnull, "w") as sink:
+        writer = JsonLinesWriter(sink)
+        async with Resolver([PoolBackend([server], timeout=2.0)], cache=TTLCache(10_000), timeout=2.0) as resolver:
+            gc.collect()
+            started = time.perf_counter()
+            async for result in resolver.resolve_many(names, concurrency=concurrency):
+                writer.write(result)
+                number = int(result.name[1:].split(".")[0])
+                if result.answer is None or result.answer.addresses[0] != address_of(number):
+                    wrong += 1
+            elapsed = time.perf_counter() - started
+    if wrong:
+        raise AssertionError(f"resolve_many: {wrong} wrong or failed answers")
+    return len(names) / elapsed
+
+
 def run_bulk(server: str, names_file: str, out: str, stats: str, concurrency: int, *,
              stdin_feed: int | None = None, profile: str | None = None) -> tuple[float, float]:
     """(names/s, peak RSS MB) of one ``asyncresolve bulk`` run with the progress bar on."""
@@ -181,19 +205,21 @@ async def main_async(args: argparse.Namespace) -> bool:
             server = f"{nsd.address}:{nsd.port}"
             print(f"== {args.names} names, concurrency {args.concurrency}, NSD at {server}", flush=True)
             await raw_pycares(server, names[:5000], args.concurrency)  # warm-up
-            raw, bulk, rss = [], [], []
+            raw, bulk, rss, lib = [], [], [], []
             for _ in range(args.rounds):
                 raw.append(await raw_pycares(server, names, args.concurrency))
+                lib.append(await library(server, names, args.concurrency))
                 rate, peak = await asyncio.to_thread(run_bulk, server, names_file, out, stats, args.concurrency)
                 check_output(out, args.names)
                 bulk.append(rate)
                 rss.append(peak)
-                print(f"   raw pycares {raw[-1]:8.0f} names/s   asyncresolve bulk {rate:8.0f} names/s "
-                      f"(peak RSS {peak:.0f} MB)", flush=True)
+                print(f"   raw pycares {raw[-1]:8.0f} names/s   resolve_many {lib[-1]:8.0f} names/s   "
+                      f"asyncresolve bulk {rate:8.0f} names/s (peak RSS {peak:.0f} MB)", flush=True)
             ratio = max(bulk) / max(raw) if args.rounds else TARGET_RATIO
             ok &= ratio >= TARGET_RATIO
             if args.rounds:
-                print(f"bulk/raw = {ratio:.3f} (best of {args.rounds}; target {TARGET_RATIO}) -> "
+                print(f"resolve_many/raw = {max(lib) / max(raw):.3f}; "
+                      f"bulk/raw = {ratio:.3f} (best of {args.rounds}; target {TARGET_RATIO}) -> "
                       f"{'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}; bulk peak RSS {max(rss):.0f} MB",
                       flush=True)
             if args.profile:
