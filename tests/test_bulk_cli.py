@@ -269,3 +269,15 @@ def test_demo_shows_a_bulk_run():
     lines = [json.loads(line) for line in section.splitlines() if line.strip().startswith("{")]
     assert {line["status"] for line in lines} >= {"NOERROR", "NXDOMAIN", "INVALID"}
     assert any(line.get("wildcard") is True for line in lines)
+
+
+def test_resolvers_file_spreads_the_load(tmp_path, lab, server):
+    other = lab.server_for("example.test.")  # the zone's own server answers it too
+    resolvers = tmp_path / "resolvers.txt"
+    resolvers.write_text(f"# upstreams\n{server}\n\n{other.host}:{other.port}  # the zone's server\n")
+    names = write_names(tmp_path / "names.txt", [f"h{i}.example.test" for i in range(200)])
+    result = bulk(str(names), "--resolvers", str(resolvers))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert Counter(r["status"] for r in records) == Counter({"NOERROR": 200})
+    assert Counter(r["resolver"] for r in records) == Counter({server: 100, f"{other.host}:{other.port}": 100})

@@ -312,3 +312,16 @@ async def test_an_async_input_and_a_failing_input():
         with pytest.raises(OSError, match="disk gone"):
             async for _ in resolver.resolve_many(broken()):
                 pass
+
+
+async def test_a_slow_name_never_blocks_the_others():
+    zones = {"ok.test.": zone(*(f"h{i} 300 IN A 192.0.2.{i + 1}" for i in range(100))), "slow.test.": zone()}
+    async with DNSLab(zones, record_queries=False) as lab:
+        ok, slow = lab.server_for("ok.test."), lab.server_for("slow.test.")
+        slow.faults.drop_rate = 1.0
+        routes = {".ok.test.": CaresBackend([f"{ok.host}:{ok.port}"], timeout=2.0, tries=1),
+                  ".slow.test.": CaresBackend([f"{slow.host}:{slow.port}"], timeout=2.0, tries=1)}
+        async with Resolver([Router(routes)]) as resolver:
+            names = ["a.slow.test", *(f"h{i}.ok.test" for i in range(100))]
+            order = [r.name async for r in resolver.resolve_many(names, concurrency=3, timeout=1.5, retries=0)]
+    assert order[-1] == "a.slow.test." and len(order) == 101
