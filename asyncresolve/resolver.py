@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ from .errors import (
 from .getaddrinfo import build_addrinfo, gaierror_for
 from .names import _name_memo, _type_memo, normalize_name, normalize_rdtype
 from .stats import ResolverStats
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .bulk.result import BulkResult
 
 _DEFAULT = object()
 
@@ -209,7 +215,7 @@ class Resolver:
         retries: int = 2,
         timeout: float | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> AsyncIterator[BulkResult]:
         """Resolve a stream of names: ``async for result in resolver.resolve_many(names): ...``.
 
         Yields one ``asyncresolve.bulk.BulkResult`` per (name, type) as it completes; see

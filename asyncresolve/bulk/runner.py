@@ -287,9 +287,9 @@ class BulkRun:
                 upstream: list[str | None] = [None]
                 current_upstream.set(upstream)  # a PoolBackend says which server it asked
                 try:
-                    # The name as given: normalize_name just memoised it, so the resolver's
-                    # own normalisation is a dict hit rather than a second parse.
-                    answer = await resolver.resolve(raw, rdtype, self.timeout)
+                    # The normalised name, with its final dot: a bulk list holds absolute names,
+                    # never relative ones for a search list to complete.
+                    answer = await resolver.resolve(name, rdtype, self.timeout)
                 except ResolveError as error:
                     status = status_of(error)
                     if status in self.retry_on and tries <= self.retries:
