@@ -119,8 +119,8 @@ async def run_demo(quick: bool = False) -> int:
                     print(f"   resolver stats: {resolver.stats.snapshot()['cache_hits']} cache hits, "
                           f"{resolver.stats.coalesced} coalesced waiters, "
                           f"{resolver.stats.upstream_lookups} upstream lookups")
-        await _iterative_tour(lab, quick)
         await _bulk_tour(lab, quick)
+        await _iterative_tour(lab, quick)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; every packet stayed on loopback")
     return 0
 
@@ -155,27 +155,6 @@ async def _cache_and_coalescing(resolver: Resolver, lab: Any) -> None:
     print(f"   {len(answers)} answers ({answers[0].addresses[0]}) in {elapsed * 1000:.1f} ms; "
           f"{resolver.stats.coalesced - before} waiters shared one lookup; "
           f"the lab received {lab.query_count} query")
-
-
-async def _iterative_tour(lab: Any, quick: bool) -> None:
-    steps: list[Any] = []
-    backend = _optional_backend("iterative", root_hints=lab.root_hints, port=lab.port, trace=steps.append)
-    if backend is None:
-        return
-    _heading("the iterative backend: from the lab's root, following referrals")
-    async with Resolver([backend], timeout=5.0) as resolver:
-        await _lookup(resolver, "store.shop.test", "A")
-        for step in steps:
-            print(f"     trace: {step}")
-        steps.clear()
-        await _lookup(resolver, "intranet.corp.example", "A")
-        roots = {ip for ip, _ in lab.root_hints}
-        asked_root = sum(1 for step in steps if step.server and step.server[0] in roots)
-        print(f"   {sum(1 for step in steps if step.server)} upstream queries, {asked_root} of them to the root: "
-              "the root's referral to .test was cached, .example was new")
-        if not quick:
-            await _lookup(resolver, "nope.shop.test", "A")
-            await _lookup(resolver, "alias.example.test", "AAAA")
 
 
 async def _bulk_tour(lab: Any, quick: bool) -> None:
@@ -223,3 +202,25 @@ async def _bulk_tour(lab: Any, quick: bool) -> None:
         print("   a few of the JSON lines `asyncresolve bulk` writes (massdns/zdns layout):")
         for result in samples.values():
             print("     " + json.dumps(to_json(result), separators=(",", ":")))
+
+
+async def _iterative_tour(lab: Any, quick: bool) -> None:
+    steps: list[Any] = []
+    backend = _optional_backend("iterative", root_hints=lab.root_hints, port=lab.port, trace=steps.append)
+    if backend is None:
+        return
+    _heading("the iterative backend: from the lab's root, following referrals")
+    async with Resolver([backend], timeout=5.0) as resolver:
+        await _lookup(resolver, "store.shop.test", "A")
+        for step in steps:
+            print(f"     trace: {step}")
+        steps.clear()
+        await _lookup(resolver, "intranet.corp.example", "A")
+        roots = {ip for ip, _ in lab.root_hints}
+        asked_root = sum(1 for step in steps if step.server and step.server[0] in roots)
+        print(f"   {sum(1 for step in steps if step.server)} upstream queries, {asked_root} of them to the root: "
+              "the root's referral to .test was cached, .example was new")
+        if not quick:
+            await _lookup(resolver, "nope.shop.test", "A")
+            await _lookup(resolver, "alias.example.test", "AAAA")
+

@@ -126,7 +126,7 @@ async def test_global_rate_limit_holds_within_10_percent_and_ignores_cache_hits_
         server = lab.server_for("ok.test.")
         arrivals = _arrivals(server)
         async with Resolver([CaresBackend([f"{server.host}:{server.port}"], timeout=1.0)]) as resolver:
-            await resolver.resolve("h0.ok.test")  # cached before the run: takes no token
+            await resolver.resolve("h0.ok.test.")  # cached before the run: takes no token
             names = [f"h{i}.ok.test" for i in range(count)]
             names += names[:count // 2]  # duplicates: cached or coalesced, no token either
             started = time.monotonic()
