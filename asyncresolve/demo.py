@@ -223,4 +223,3 @@ async def _iterative_tour(lab: Any, quick: bool) -> None:
         if not quick:
             await _lookup(resolver, "nope.shop.test", "A")
             await _lookup(resolver, "alias.example.test", "AAAA")
-
