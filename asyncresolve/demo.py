@@ -119,6 +119,7 @@ async def run_demo(quick: bool = False) -> int:
                     print(f"   resolver stats: {resolver.stats.snapshot()['cache_hits']} cache hits, "
                           f"{resolver.stats.coalesced} coalesced waiters, "
                           f"{resolver.stats.upstream_lookups} upstream lookups")
+        await _bulk_tour(lab, quick)
         await _iterative_tour(lab, quick)
     await crawler_tour()
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; every packet stayed on loopback")
@@ -155,6 +156,53 @@ async def _cache_and_coalescing(resolver: Resolver, lab: Any) -> None:
     print(f"   {len(answers)} answers ({answers[0].addresses[0]}) in {elapsed * 1000:.1f} ms; "
           f"{resolver.stats.coalesced - before} waiters shared one lookup; "
           f"the lab received {lab.query_count} query")
+
+
+async def _bulk_tour(lab: Any, quick: bool) -> None:
+    """``resolve_many`` over a few thousand lab names: progress bar (on a terminal), per-status
+    summary, wildcard detection and a few of the JSON lines ``asyncresolve bulk`` writes."""
+    import json
+    import sys
+
+    from .bulk.pool import PoolBackend
+    from .bulk.progress import Progress, format_counts
+    from .bulk.runner import BulkRun
+    from .bulk.wildcards import WildcardDetector
+    from .bulk.writers import to_json
+
+    count = 1000 if quick else 3000
+    _heading(f"bulk: {count + 6} names streamed through resolve_many, 200 in flight, wildcards detected")
+    stub_ip, stub_port = lab.stub_server
+    try:
+        pool = PoolBackend([f"{stub_ip}:{stub_port}"], timeout=1.0)
+    except ImportError:
+        print("   (c-ares backend not installed: no bulk run)")
+        return
+
+    def names() -> Any:  # a generator: resolve_many streams, nothing is materialised
+        for i in range(count):
+            yield f"user{i}.users.example.test" if i % 3 else f"gone{i}.example.test"
+        yield from ("www.example.test", "mail.example.test", "example.test", "bad..name",
+                    "shop.example.test", "sip.example.test")
+
+    async with Resolver([pool], timeout=3.0) as resolver:
+        run = BulkRun(resolver, names(), ("A",), concurrency=200, wildcards=WildcardDetector(resolver))
+        progress = Progress(run, bar=sys.stderr.isatty(), stream=sys.stderr)
+        progress.set_total(count + 6)
+        progress.start()
+        samples: dict[str, Any] = {}
+        try:
+            async for result in run.results():
+                if result.status not in samples or (result.wildcard is False and "wildcard=False" not in samples):
+                    samples["wildcard=False" if result.wildcard is False else result.status] = result
+        finally:
+            await progress.stop()
+        print(f"   {run.done} results in {time.perf_counter() - progress.started:.2f} s: "
+              f"{format_counts(dict(run.counts))}; {run.wildcard_hits} answers match the *.users wildcard "
+              f"({run.wildcards.probes_sent if run.wildcards else 0} probe queries)")
+        print("   a few of the JSON lines `asyncresolve bulk` writes (massdns/zdns layout):")
+        for result in samples.values():
+            print("     " + json.dumps(to_json(result), separators=(",", ":")))
 
 
 async def _iterative_tour(lab: Any, quick: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,11 @@ from .errors import (
 from .getaddrinfo import getaddrinfo as _getaddrinfo
 from .names import MAX_TIMEOUT, _type_memo, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .bulk.result import BulkResult
 
 _DEFAULT = object()
 _ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
@@ -183,6 +189,27 @@ class Resolver:
         See ``asyncresolve.getaddrinfo``.
         """
         return await _getaddrinfo(self, host, port, family, type, proto, flags)
+
+    def resolve_many(
+        self,
+        names: Any,
+        rdtypes: Sequence[str] | str = ("A",),
+        *,
+        concurrency: int = 500,
+        rate: float | None = None,
+        retries: int = 2,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncIterator[BulkResult]:
+        """Resolve a stream of names: ``async for result in resolver.resolve_many(names): ...``.
+
+        Yields one ``asyncresolve.bulk.BulkResult`` per (name, type) as it completes; see
+        ``asyncresolve.bulk.BulkRun`` for the options and README "Bulk resolution".
+        """
+        from .bulk.runner import BulkRun
+
+        return BulkRun(self, names, rdtypes, concurrency=concurrency, rate=rate, retries=retries,
+                       timeout=timeout, **options).results()
 
     # -- lifecycle ----------------------------------------------------------------
     async def aclose(self) -> None:

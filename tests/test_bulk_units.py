@@ -1,0 +1,124 @@
+"""The bulk package's small parts: token bucket, input lines, torn-output detection, statuses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from asyncresolve import Answer, ARecord, CNAMERecord, NoAnswer, NXDomain, ResolveTimeout, ServFail
+from asyncresolve.bulk import BulkResult, TokenBucket, status_of
+from asyncresolve.bulk.inputs import clean_line
+from asyncresolve.bulk.resume import completed_pairs
+from asyncresolve.bulk.writers import WRITERS
+
+
+def test_token_bucket_spaces_sends_after_the_burst(clock):
+    bucket = TokenBucket(100, burst=5, clock=clock)
+    waits = [bucket.reserve() for _ in range(15)]
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([0.01 * i for i in range(1, 11)])
+    clock.advance(10)  # idle: the burst is back, no more
+    assert [bucket.reserve() for _ in range(6)] == pytest.approx([0, 0, 0, 0, 0, 0.01])
+
+
+def test_token_bucket_rejects_a_bad_rate():
+    with pytest.raises(ValueError):
+        TokenBucket(0)
+
+
+@pytest.mark.parametrize(("line", "name"), [
+    ("  www.example.com  \n", "www.example.com"),
+    ("www.example.com.", "www.example.com."),
+    ("# comment", None),
+    ("   ", None),
+    ("https://user:pw@Shop.Example.com:8443/a/b?c#d", "shop.example.com"),
+    ("http://[2001:db8::1]:80/", "2001:db8::1"),
+    ("ftp://", "ftp://"),
+    ("http://[broken/", "http://[broken/"),
+    ("exa mple.com", "exa mple.com"),
+])
+def test_clean_line(line, name):
+    assert clean_line(line) == name
+
+
+def test_statuses():
+    assert status_of(NXDomain()) == "NXDOMAIN"
+    assert status_of(NoAnswer()) == "NODATA"
+    assert status_of(ResolveTimeout()) == "TIMEOUT"
+    assert status_of(ServFail()) == "SERVFAIL"
+    assert status_of(ServFail(rcode="REFUSED")) == "REFUSED"
+
+
+def results() -> list[BulkResult]:
+    www = Answer("www.example.", "A", [ARecord("web.example.", 60, "192.0.2.1"), ARecord("web.example.", 60,
+                                                                                         "192.0.2.2")],
+                 "cares", cname_chain=[CNAMERecord("www.example.", 60, "web.example.")])
+    return [
+        BulkResult("www.example.", "A", "NOERROR", www, source="cares", resolver="127.0.0.1:53", tries=1),
+        BulkResult("nx.example.", "A", "NXDOMAIN", error=NXDomain(name="nx.example.", ttl=30), tries=1),
+        BulkResult("bad..name", "A", "INVALID"),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "text"])
+def test_resume_keeps_complete_records_and_cuts_a_torn_tail(tmp_path, fmt):
+    path = tmp_path / "out"
+    with path.open("w") as handle:
+        writer = WRITERS[fmt](handle)
+        for result in results():
+            writer.write(result)
+    whole = path.read_bytes()
+    expected = {("www.example.", "A"), ("nx.example.", "A"), ("bad..name", "A")}
+    assert completed_pairs(str(path), fmt) == expected
+    assert path.read_bytes() == whole
+    # Cut the file at every byte: only complete records count, and the tail is cut back to them.
+    for cut in range(len(whole)):
+        path.write_bytes(whole[:cut])
+        done = completed_pairs(str(path), fmt)
+        kept = path.read_bytes()
+        assert whole.startswith(kept) and kept.endswith(b"\n") | (kept == b"")
+        assert done <= expected
+        assert completed_pairs(str(path), fmt) == done  # idempotent
+        if fmt == "text" and b"192.0.2.2" not in whole[:cut]:
+            assert ("www.example.", "A") not in done  # a block without all its records is redone
+    path.write_bytes(whole)
+    assert completed_pairs(str(path), fmt) == expected
+
+
+def test_json_lines_are_what_json_dumps_gives():
+    from asyncresolve import TXTRecord
+    from asyncresolve.bulk.writers import JsonLinesWriter, to_json
+
+    weird = 'tx"t\\é.example.'
+    extra = [
+        BulkResult(weird, "TXT", "NOERROR", Answer(weird, "TXT", [TXTRecord(weird, 5, (b'a"\\b\xc3\xa9',))], "c"),
+                   elapsed=1e-7, tries=2, wildcard=True),
+        BulkResult("t.example.", "A", "TIMEOUT", error=ResolveTimeout(name="t.example."), tries=3, elapsed=2.5,
+                   wildcard=False),
+    ]
+    writer = JsonLinesWriter(None)  # type: ignore[arg-type]
+    for result in [*results(), *extra]:
+        line = writer.format(result)
+        assert line.endswith("\n") and line.count("\n") == 1
+        assert line == json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(("written", "resumed"), [("jsonl", "csv"), ("csv", "text"), ("text", "jsonl")])
+def test_resuming_with_the_wrong_format_refuses_and_truncates_nothing(tmp_path, written, resumed):
+    from asyncresolve.bulk.resume import NotOurOutput
+
+    path = tmp_path / "out"
+    with path.open("w") as handle:
+        writer = WRITERS[written](handle)
+        for result in results():
+            writer.write(result)
+    whole = path.read_bytes()
+    with pytest.raises(NotOurOutput):
+        completed_pairs(str(path), resumed)
+    assert path.read_bytes() == whole
+    other = tmp_path / "notes.txt"
+    other.write_text("my precious notes\nline two\n")
+    with pytest.raises(NotOurOutput):
+        completed_pairs(str(other), resumed)
+    assert other.read_text() == "my precious notes\nline two\n"
