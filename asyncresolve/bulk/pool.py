@@ -144,7 +144,7 @@ class PoolBackend(Backend):
             failed = isinstance(error, ResolveTimeout) or (isinstance(error, ServFail) and error.rcode == "SERVFAIL")
             self._tally(upstream, failed)
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             self._tally(upstream, True)
             raise ResolveTimeout(name=query.name, rdtype=query.rdtype, source=backend.name) from None
         self._tally(upstream, False)
