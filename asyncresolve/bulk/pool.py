@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from .._compat import timeout_at
 from ..backends.base import Backend, Query
 from ..errors import ResolveError, ResolveTimeout, ServFail
 from .limiter import TokenBucket
@@ -138,7 +137,7 @@ class PoolBackend(Backend):
             if backend.honours_deadline:
                 answer = await backend.resolve(query)
             else:
-                async with timeout_at(query.deadline):
+                async with asyncio.timeout_at(query.deadline):
                     answer = await backend.resolve(query)
         except ResolveError as error:
             failed = isinstance(error, ResolveTimeout) or (isinstance(error, ServFail) and error.rcode == "SERVFAIL")
