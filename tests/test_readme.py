@@ -18,6 +18,7 @@ Conventions for anyone adding to README.md (this test finds new blocks by itself
   same namespace (``asyncresolve`` is the installed command) and must exit 0; the lines after
   it are its expected output, compared line by line with every number masked (TTLs and
   timings vary).
+* ```json blocks are sample output in JSON lines: every non-empty line must parse as JSON.
 * ```sh blocks are instructions (set-up, synopses with placeholders) and are not run: the set-up
   commands are what ``.ci/run`` runs, and every subcommand has its own tests.
 * No other escape hatch: a block that cannot run here does not belong in the README as code.
@@ -25,6 +26,7 @@ Conventions for anyone adding to README.md (this test finds new blocks by itself
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -95,8 +97,15 @@ CONSOLE = [b for b in BLOCKS if b.language == "console"]
 def test_the_readme_has_runnable_examples() -> None:
     assert len(PYTHON) >= 5
     assert CONSOLE
-    assert all(b.language in ("python", "py", "console", "sh", "bash", "") for b in BLOCKS), \
+    assert all(b.language in ("python", "py", "console", "sh", "bash", "json", "") for b in BLOCKS), \
         "a fenced block in a language this test does not know: add its convention here"
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.language == "json"], ids=lambda b: f"line{b.line}")
+def test_json_samples_are_json_lines(block: Block) -> None:
+    for line in block.text.splitlines():
+        if line.strip():
+            json.loads(line)
 
 
 @pytest.fixture(scope="module")
