@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Backend, NotMine, Query
 from .cares import CaresBackend
 from .hosts import HostsBackend, parse_hosts
+from .native import NativeBackend
 from .system import SystemBackend
 
 
@@ -19,6 +20,7 @@ __all__ = [
     "Backend",
     "CaresBackend",
     "HostsBackend",
+    "NativeBackend",
     "NotMine",
     "Query",
     "SystemBackend",

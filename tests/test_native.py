@@ -1,0 +1,234 @@
+"""``NativeBackend``: the pure-Python stub on the native codec, against c-ares over the whole lab."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dns.message
+import dns.rrset
+import pytest
+from native_lab import LAB_QUESTIONS, LAB_ZONES
+
+from asyncresolve import Resolver
+from asyncresolve.backends import CaresBackend, NativeBackend
+from asyncresolve.backends.base import Query
+from asyncresolve.errors import NetworkError, NoAnswer, NXDomain, ResolveError, ResolverClosed, ResolveTimeout, ServFail
+from asyncresolve.testing import DNSLab
+
+TYPES_BOTH_ANSWER = ("A", "AAAA", "MX", "TXT", "SRV", "NS", "SOA", "CNAME", "CAA")
+
+
+def summary(result: object) -> tuple:
+    """What both backends must agree on (record order aside: servers may rotate RRsets)."""
+    if isinstance(result, BaseException):
+        if isinstance(result, (NXDomain, NoAnswer)):
+            soa = result.soa.text if result.soa is not None else None
+            return (type(result).__name__, result.ttl, soa)
+        if isinstance(result, ServFail):
+            return ("ServFail", result.rcode)
+        return (type(result).__name__,)
+    return ("answer", sorted(r.text for r in result.records), sorted(r.ttl for r in result.records),
+            result.canonical_name, [c.text for c in result.cname_chain])
+
+
+async def outcome(resolver: Resolver, name: str, rdtype: str) -> tuple:
+    try:
+        return summary(await resolver.resolve(name, rdtype))
+    except ResolveError as exc:
+        return summary(exc)
+
+
+def stub(lab: DNSLab) -> list[str]:
+    return [f"{lab.stub_server[0]}:{lab.stub_server[1]}"]
+
+
+@pytest.mark.parametrize("faults", [{}, {"truncate": True}, {"servfail": True}, {"refuse": True}],
+                         ids=["clean", "truncated", "servfail", "refused"])
+async def test_same_results_as_cares_over_the_lab(faults):
+    async with DNSLab(LAB_ZONES, seed=3) as lab:
+        for key, value in faults.items():
+            setattr(lab.stub.faults, key, value)
+        native = Resolver([NativeBackend(stub(lab))], cache=None, timeout=3.0)
+        cares = Resolver([CaresBackend(stub(lab))], cache=None, timeout=3.0)
+        try:
+            differences = []
+            for name, rdtype in LAB_QUESTIONS:
+                if rdtype not in TYPES_BOTH_ANSWER:
+                    continue
+                mine, theirs = await outcome(native, name, rdtype), await outcome(cares, name, rdtype)
+                if mine != theirs:
+                    differences.append((name, rdtype, mine, theirs))
+            assert not differences, differences
+            stats = native.backends[0].stats
+            assert stats.fast_parsed > 0
+            if faults.get("truncate"):
+                assert stats.tcp_queries > 0
+        finally:
+            await native.aclose()
+            await cares.aclose()
+
+
+async def test_answer_semantics():
+    async with DNSLab(LAB_ZONES) as lab, Resolver([NativeBackend(stub(lab))]) as r:
+        answer = await r.resolve("alias.example.test", "A")
+        assert answer.source == "native"
+        assert sorted(answer.addresses) == ["192.0.2.10", "192.0.2.11"]
+        assert answer.canonical_name == "www.example.test."
+        assert [c.text for c in answer.cname_chain] == ["www.example.test."]
+        assert answer.ttl == 60  # the least TTL of the chain and the records
+        with pytest.raises(NXDomain) as nx:
+            await r.resolve("missing.example.test", "A")
+        assert nx.value.ttl == 300 and nx.value.soa is not None and nx.value.soa.minimum == 300
+        with pytest.raises(NoAnswer):
+            await r.resolve("txt.example.test", "A")
+        txt = await r.resolve("txt.example.test", "TXT")
+        assert txt.records[0].strings == (b"v=spf1 -all", b"second")
+        big = await r.resolve("big.example.test", "TXT")  # over 512 bytes with EDNS: no TC needed
+        assert big.records[0].value == b"x" * 250
+        # a cached negative answer keeps its TTL from the SOA
+        with pytest.raises(NXDomain) as again:
+            await r.resolve("missing.example.test", "A")
+        assert again.value.from_cache
+
+
+class EchoServer(asyncio.DatagramProtocol):
+    """Answers every query with NODATA (question echoed, or lower-cased when ``lower``); keeps the queries."""
+
+    def __init__(self, lower: bool = False) -> None:
+        self.lower = lower
+        self.queries: list[bytes] = []
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.queries.append(data)
+        response = dns.message.make_response(dns.message.from_wire(data))
+        if self.lower:
+            question = response.question[0]
+            response.question[0] = dns.rrset.RRset(question.name.canonicalize(), question.rdclass, question.rdtype)
+        self.transport.sendto(response.to_wire(), addr)
+
+
+async def echo_server(lower: bool = False):
+    loop = asyncio.get_running_loop()
+    return await loop.create_datagram_endpoint(lambda: EchoServer(lower), local_addr=("127.0.0.1", 0))
+
+
+@pytest.mark.parametrize("use_0x20", [True, False])
+async def test_0x20_is_applied_and_the_echo_checked(use_0x20):
+    transport, server = await echo_server(lower=False)
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        backend = NativeBackend([f"127.0.0.1:{port}"], use_0x20=use_0x20)
+        async with Resolver([backend], cache=None) as r:
+            for _ in range(20):
+                with pytest.raises(NoAnswer):
+                    await r.resolve("www.example.test", "A")
+        spellings = {dns.message.from_wire(q).question[0].name.to_text() for q in server.queries}
+        assert (len(spellings) > 5) == use_0x20, spellings  # random case on the wire
+    finally:
+        transport.close()
+    # a server that does not echo the case exactly is not believed
+    transport, server = await echo_server(lower=True)
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        backend = NativeBackend([f"127.0.0.1:{port}"], timeout=0.05, tries=1)
+        async with Resolver([backend], cache=None, timeout=0.5) as r:
+            with pytest.raises(ResolveTimeout):
+                await r.resolve("www.example.test", "A")
+        assert backend.stats.ignored >= 1
+    finally:
+        transport.close()
+
+
+@pytest.mark.parametrize("fault", ["wrong_id", "wrong_question", "other_source", "malformed"])
+async def test_forged_or_broken_replies_are_ignored(fault):
+    async with DNSLab(LAB_ZONES) as lab:
+        setattr(lab.stub.faults, fault, True)
+        backend = NativeBackend(stub(lab), timeout=0.1, tries=2)
+        async with Resolver([backend], cache=None, timeout=1.0) as r:
+            with pytest.raises((ResolveTimeout, NetworkError)):
+                await r.resolve("www.example.test", "A")
+        # (the malformed reply is cut inside its question, so it fails the question check)
+        assert backend.stats.ignored + backend.stats.malformed > 0
+        assert backend.stats.fast_parsed == 0
+
+
+async def test_deadline_is_held_and_the_next_server_is_tried():
+    async with DNSLab(LAB_ZONES) as lab:
+        lab.stub.faults.delay = 2.0
+        backend = NativeBackend(stub(lab), timeout=1.0)
+        async with Resolver([backend], cache=None) as r:
+            started = time.monotonic()
+            with pytest.raises(ResolveTimeout):
+                await r.resolve("www.example.test", "A", timeout=0.2)
+            assert time.monotonic() - started < 0.6
+        # a dead first server (nothing listens): the second answers after the first try's timeout
+        lab.stub.faults.reset()
+        dead = "127.0.0.1:9"
+        backend = NativeBackend([dead, *stub(lab)], timeout=0.1)
+        async with Resolver([backend], cache=None) as r:
+            answer = await r.resolve("www.example.test", "A", timeout=2.0)
+            assert answer.addresses
+            assert backend.stats.retransmits >= 1
+
+
+async def test_sockets_are_rerandomised():
+    async with DNSLab(LAB_ZONES) as lab:
+        backend = NativeBackend(stub(lab), sockets=2, udp_max_queries=5)
+        async with Resolver([backend], cache=None) as r:
+            await asyncio.gather(*(r.resolve(f"x{i}.wild.example.test", "A") for i in range(60)))
+        assert backend.stats.sockets_opened >= 12
+        assert not backend._all  # every socket closed with the resolver
+
+
+async def test_close_fails_queries_in_flight_with_resolver_closed():
+    async with DNSLab(LAB_ZONES) as lab:
+        lab.stub.faults.delay = 5.0
+        backend = NativeBackend(stub(lab))
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(backend.resolve(Query("www.example.test.", "A", loop.time() + 10)))
+        await asyncio.sleep(0.05)
+        await backend.aclose()
+        with pytest.raises(ResolverClosed):
+            await task
+        with pytest.raises(ResolverClosed):
+            await backend.resolve(Query("www.example.test.", "A", loop.time() + 10))
+
+
+def test_survives_a_new_event_loop():
+    with DNSLab(LAB_ZONES) as lab:
+        backend = NativeBackend(stub(lab))
+        resolver = Resolver([backend], cache=None)
+
+        async def one() -> list[str]:
+            return (await resolver.resolve("www.example.test", "A")).addresses
+
+        assert asyncio.run(one())
+        assert asyncio.run(one())  # a second loop: fresh sockets, same answers
+
+
+def test_uvloop():
+    uvloop = pytest.importorskip("uvloop")
+    with DNSLab(LAB_ZONES) as lab:
+        async def run() -> tuple[list[str], int]:
+            backend = NativeBackend(stub(lab))
+            async with Resolver([backend], cache=None) as r:
+                answers = await asyncio.gather(*(r.resolve(f"n{i}.wild.example.test", "A") for i in range(50)))
+            return answers[0].addresses, backend.stats.fast_parsed
+
+        addresses, fast = uvloop.run(run())
+        assert addresses == ["192.0.2.99"] and fast == 50
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        NativeBackend(["not-an-ip"])
+    with pytest.raises(ValueError):
+        NativeBackend([])
+    with pytest.raises(ValueError):
+        NativeBackend(["127.0.0.1"], timeout=0)
+    assert NativeBackend(["::1", "[::1]:5353", ("127.0.0.1", 54)]).nameservers == [
+        ("::1", 53), ("::1", 5353), ("127.0.0.1", 54)]
