@@ -232,3 +232,24 @@ def test_bad_arguments():
         NativeBackend(["127.0.0.1"], timeout=0)
     assert NativeBackend(["::1", "[::1]:5353", ("127.0.0.1", 54)]).nameservers == [
         ("::1", 53), ("::1", 5353), ("127.0.0.1", 54)]
+
+
+def test_cli_lookup_through_native():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with DNSLab(LAB_ZONES) as lab:
+        ip, port = lab.stub_server
+        script = Path(sys.executable).with_name("asyncresolve")
+        result = subprocess.run(
+            [str(script), "lookup", "mail.example.test", "-t", "MX", "--backends", "native",
+             "--nameserver", f"{ip}:{port}", "--json"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        data = data[0] if isinstance(data, list) else data
+        assert data["source"] == "native"
+        assert data["records"][0]["exchange"] == "mx1.example.test."

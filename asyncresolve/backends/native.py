@@ -160,7 +160,7 @@ def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> 
     """
     rcode = response.rcode()
     if rcode != 0 and rcode != 3:
-        return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=dns.rcode.to_text(rcode))
+        return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=dns.rcode.to_text(rcode))  # type: ignore[arg-type]
     cnames: dict[str, wire.RRset] | None = None
     matching: list[wire.RRset] = []
     for rrset in response.answer:
@@ -194,9 +194,9 @@ def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> 
     soa: SOARecord | None = None
     for rrset in response.authority:
         if rrset[1] == _SOA and rrset[2] == _IN:
-            record = wire.records(rrset)[0]
-            assert isinstance(record, SOARecord)
-            soa = record
+            first = wire.records(rrset)[0]
+            assert isinstance(first, SOARecord)
+            soa = first
             break
     kind = NXDomain if rcode == 3 else NoAnswer
     return kind(name=name, rdtype=rdtype, source=SOURCE, ttl=soa.negative_ttl if soa is not None else None,

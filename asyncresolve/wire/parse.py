@@ -56,10 +56,7 @@ def _label_text(label: bytes) -> str:
     text = _label_memo.get(label)
     if text is None:
         lowered = label.lower()
-        if lowered.translate(None, _SAFE):
-            text = "".join([_ESCAPE[c] for c in lowered])
-        else:
-            text = lowered.decode("ascii")
+        text = "".join([_ESCAPE[c] for c in lowered]) if lowered.translate(None, _SAFE) else lowered.decode("ascii")
         if len(_label_memo) >= _LABEL_MEMO_LIMIT:
             _label_memo.clear()
         _label_memo[label] = text

@@ -51,7 +51,7 @@ def name_to_wire(name: str) -> bytes:
     wire = _name_memo.get(name)
     if wire is None:
         if "\\" in name:
-            wire = dns.name.from_text(name).to_wire()
+            wire = bytes(dns.name.from_text(name).to_wire() or b"")
         elif name == ".":
             wire = b"\0"
         else:
