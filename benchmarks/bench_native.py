@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cares import ORIGIN, RawPycares, address_of, run_workers, zone_text  # noqa: E402
+from bench_cares import ORIGIN, RawPycares, run_workers, zone_text
 
-from asyncresolve.backends.base import Query  # noqa: E402
-from asyncresolve.backends.cares import CaresBackend  # noqa: E402
-from asyncresolve.backends.native import NativeBackend  # noqa: E402
-from asyncresolve.cache import TTLCache  # noqa: E402
-from asyncresolve.resolver import Resolver  # noqa: E402
-from asyncresolve.testing.peers import NSD, free_port, random_loopback_address  # noqa: E402
+from asyncresolve.backends.base import Query
+from asyncresolve.backends.cares import CaresBackend
+from asyncresolve.backends.native import NativeBackend
+from asyncresolve.cache import TTLCache
+from asyncresolve.resolver import Resolver
+from asyncresolve.testing.peers import NSD, free_port, random_loopback_address
 
 TARGET = 1.5
 

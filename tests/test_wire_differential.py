@@ -13,6 +13,7 @@ lab's server sends, with each of its faults, goes through the same check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -343,10 +344,8 @@ async def _collect(address: tuple[str, int], wires: list[bytes], edns: bool) -> 
     try:
         for wire in wires:
             await loop.sock_sendall(sock, wire)
-            try:
+            with contextlib.suppress(TimeoutError):
                 replies.append(await asyncio.wait_for(loop.sock_recv(sock, 65535), 2.0))
-            except TimeoutError:
-                pass
     finally:
         sock.close()
     return replies
