@@ -4,6 +4,8 @@
 * ``parse_fast(data)`` reads the common reply shapes or raises ``Decline``;
   ``parse_reference(data)`` is dnspython's reading of the same bytes; ``parse(data)`` is
   the fast path with dnspython behind it. All three give a ``WireResponse``.
+* ``MessageView(response)`` shows a fast-parsed response with the surface of a dnspython
+  ``Message`` that the iterative engine reads.
 * ``records(rrset)`` turns an RRset of a ``WireResponse`` into the library's records.
 """
 
@@ -14,6 +16,7 @@ from .parse import parse as parse_fast
 from .query import QueryTemplate, RandomSource, name_to_wire, question, randomise_case
 from .reference import from_message
 from .reference import parse as parse_reference
+from .view import MessageView
 
 
 def parse(data: bytes) -> WireResponse:
@@ -27,6 +30,7 @@ def parse(data: bytes) -> WireResponse:
 __all__ = [
     "FAST_TYPES",
     "Decline",
+    "MessageView",
     "QueryTemplate",
     "RRset",
     "RandomSource",

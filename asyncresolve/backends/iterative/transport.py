@@ -6,9 +6,11 @@ address and port, carries the query's ID and echoes its question (exactly, case
 included, when 0x20 randomisation is on); anything else is counted and ignored, and
 the wait goes on. A reply with the TC bit set is retried over TCP (RFC 7766) with the
 usual two-byte length prefix. Queries carry EDNS0 with a 1232-byte buffer (RFC 6891).
-Wire format is dnspython's: queries are its rendering of a query cut into a template
-(only ID, name and type change), responses are parsed by ``dns.message.from_wire``
-(a final answer only up to its answer section: see ``Transport._parse``). On the
+Queries are dnspython's rendering of a query cut into a template (only ID, name and
+type change). Responses are read by the native fast parser (``asyncresolve.wire``, held
+identical to dnspython's reading by differential tests) and handed to the engine as a
+``MessageView``; what it declines is parsed by ``dns.message.from_wire`` (a final answer
+only up to its answer section: see ``Transport._parse``). On the
 standard selector loop the socket is watched with ``add_reader``; on other loops
 (uvloop) through their own datagram transport, which is cheaper there.
 """
@@ -32,12 +34,14 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 
+from ... import wire
 from .servers import ServerAddr
 
 _IN = dns.rdataclass.IN
 _TC = dns.flags.TC
 _TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
 _AA_BYTE = dns.flags.AA >> 8
+_QR_FLAG = int(dns.flags.QR)
 _QTAIL = struct.Struct("!HH")  # QTYPE, QCLASS
 _rdtypes: dict[str, int] = {}
 
@@ -80,6 +84,7 @@ class TransportStats:
     ignored: int = 0  # datagrams from the wrong address/port, with the wrong ID or question
     malformed: int = 0
     timeouts: int = 0
+    fast_parsed: int = 0  # responses read by the native fast parser (the rest by dnspython)
 
 
 def randomise_case(name: str) -> str:
@@ -156,6 +161,17 @@ class Transport:
             return got.name.labels == name.labels  # type: ignore[no-any-return]
         return got.name == name  # type: ignore[no-any-return]
 
+    def _fast_answers(self, response: wire.WireResponse, question: _Question) -> bool:
+        """``_answers`` for a fast-parsed response: the question compared on the wire (0x20: exactly)."""
+        if response.id != question.qid or not response.flags & _QR_FLAG or response.qname is None:
+            return False  # (the fast parser declines every opcode but QUERY)
+        if response.qtype != question.rdtype or response.qclass != _IN:
+            return False
+        sent = question.wire[12:12 + len(response.qname)]
+        if self.use_0x20:
+            return response.qname == sent
+        return response.qname.lower() == sent.lower()
+
     def _question(self, qname: str, qtype: str) -> _Question:
         """The query to send: a random ID, the name (0x20 applied) and its wire form.
 
@@ -188,6 +204,15 @@ class Transport:
         else is parsed whole. (So an EDNS extended RCODE is not seen on such an answer:
         with EDNS version 0 and no cookies sent, none can apply to it.)
         """
+        try:
+            fast = wire.parse_fast(data)
+        except wire.Decline:
+            pass
+        else:
+            self.stats.fast_parsed += 1
+            if not self._fast_answers(fast, question):
+                return None
+            return wire.MessageView(fast)  # type: ignore[return-value]
         if (data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE and data[6:8] != b"\0\0":
             head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
             if not self._answers(head, question.qid, question.name, question.rdtype):
