@@ -70,6 +70,13 @@ def _name(data: bytes, pos: int, limit: int, memo: dict[int, tuple[str, int, int
     wire length, pointer hops): a pointer to such an offset reuses that reading when the
     rules above allow it there, which gives the same result as reading it again.
     """
+    if pos + 2 <= limit and data[pos] >= 192:  # the usual case: one pointer to a name read before
+        target = ((data[pos] & 0x3F) << 8) | data[pos + 1]
+        known = memo.get(target)
+        if known is not None and target < pos and known[1] <= pos and known[3] < _MAX_HOPS:
+            text = known[0]
+            memo[pos] = (text, pos + 2, known[2], known[3] + 1)
+            return text, pos + 2
     parts: list[str] = []
     start = biggest = pos
     hops = 0
