@@ -20,7 +20,11 @@ from 198.18.0.0/15 (RFC 2544's benchmarking range).
 * ``dnspython->unbound``   - ``dns.asyncresolver.Resolver(configure=False)`` (a stub) through
                              an unbound restarted just before;
 * ``pycares->unbound warm`` - information only: the same names again, unbound's cache warm
-                             (the ceiling of any stub client here).
+                             (the ceiling of any stub client here);
+* ``iterative, dnspython parse`` (``--compare-parsers``) - the iterative backend with the
+                             native fast parser off: every reply parsed by dnspython (the old path);
+* ``native->unbound``      (``--native``) - ``Resolver`` + ``NativeBackend`` (the native stub)
+                             through an unbound restarted just before.
 
 Why NSD: the project's Python lab servers (``asyncresolve.testing``, ``--lab python``,
 kept for comparison) answer ~4,000 queries per second, so with them every client ran at
@@ -60,6 +64,7 @@ import dns.asyncresolver
 import pycares
 
 from asyncresolve.backends.iterative import IterativeBackend
+from asyncresolve.backends.native import NativeBackend
 from asyncresolve.resolver import Resolver
 from asyncresolve.testing.peers import NSD, Unbound, port_is_free, random_loopback_block
 
@@ -230,15 +235,17 @@ async def run_pass(label: str, names: list[str], expected: dict[str, str], concu
 
 
 async def bench_iterative(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
-                          concurrency: int, limit: float) -> PassResult:
+                          concurrency: int, limit: float, *, fast_parse: bool = True) -> PassResult:
     backend = IterativeBackend(root_hints=root_hints, port=53)
+    backend.transport.fast_parse = fast_parse
+    label = "iterative" if fast_parse else "iterative, dnspython parse"
     resolver = Resolver(backends=[backend], timeout=PER_NAME_TIMEOUT)
     try:
         async def one(name: str) -> str | None:
             answer = await resolver.resolve(name, "A")
             return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
 
-        result = await run_pass("iterative", names, expected, concurrency, one, limit)
+        result = await run_pass(label, names, expected, concurrency, one, limit)
     finally:
         await resolver.aclose()
     s = backend.stats
@@ -276,6 +283,20 @@ async def bench_pycares(label: str, server: str, names: list[str], expected: dic
         channel.close()
 
 
+async def bench_native(server: str, names: list[str], expected: dict[str, str],
+                       concurrency: int, limit: float) -> PassResult:
+    """The native stub (``Resolver`` + ``NativeBackend``) through unbound: information."""
+    resolver = Resolver(backends=[NativeBackend([server], timeout=2.0)], timeout=PER_NAME_TIMEOUT)
+    try:
+        async def one(name: str) -> str | None:
+            answer = await resolver.resolve(name, "A")
+            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+
+        return await run_pass("native->unbound", names, expected, concurrency, one, limit)
+    finally:
+        await resolver.aclose()
+
+
 async def bench_dnspython(server: str, names: list[str], expected: dict[str, str],
                           concurrency: int, limit: float) -> PassResult:
     resolver = dns.asyncresolver.Resolver(configure=False)
@@ -294,7 +315,7 @@ async def bench_dnspython(server: str, names: list[str], expected: dict[str, str
 # -- the rounds ------------------------------------------------------------------------------
 def show(result: PassResult) -> None:
     extra = f"  ({result.note})" if result.note else ""
-    print(f"  {result.label:<24} {result.elapsed:7.2f} s  {result.qps:8.0f} qps  "
+    print(f"  {result.label:<26} {result.elapsed:7.2f} s  {result.qps:8.0f} qps  "
           f"failures {result.failures} (errors {result.errors}, wrong {result.wrong}){extra}", flush=True)
     if result.first_error:
         print(f"  {'':<24} first failure: {result.first_error}", flush=True)
@@ -316,11 +337,16 @@ async def run_rounds(args: argparse.Namespace, root_hints: list[ServerAddr], unb
     for round_ in range(args.rounds):
         print(f" round {round_ + 1}", flush=True)
         keep(await bench_iterative(root_hints, names, expected, conc, limit))
+        if args.compare_parsers:
+            keep(await bench_iterative(root_hints, names, expected, conc, limit, fast_parse=False))
         await unbound.restart()
         keep(await bench_pycares("pycares->unbound", unbound.address, names, expected, conc, limit))
         keep(await bench_pycares("pycares->unbound warm", unbound.address, names, expected, conc, limit))
         await unbound.restart()
         keep(await bench_dnspython(unbound.address, names, expected, conc, limit))
+        if args.native:
+            await unbound.restart()
+            keep(await bench_native(unbound.address, names, expected, conc, limit))
     return best
 
 
@@ -332,7 +358,8 @@ def verdict(loop_name: str, best: dict[str, PassResult]) -> bool:
     ok = ratio >= TARGET_VS_PYCARES and vs_stub > 1 and clean
     print(f"[{loop_name}] best of rounds:")
     for r in best.values():
-        print(f"  {r.label:<24} {r.qps:8.0f} qps  failures {r.failures}")
+        versus = r.qps / pc.qps if pc.qps else 0.0
+        print(f"  {r.label:<26} {r.qps:8.0f} qps  {versus:5.2f} x pycares->unbound  failures {r.failures}")
     print(f"  iterative / pycares->unbound (cold)   = {ratio:5.2f}  target >= {TARGET_VS_PYCARES}  "
           f"{'OK' if ratio >= TARGET_VS_PYCARES else 'FAIL'}")
     print(f"  iterative / dnspython->unbound (cold) = {vs_stub:5.2f}  target > 1     "
@@ -390,6 +417,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lab", choices=("nsd", "python"), default="nsd",
                         help="who serves the hierarchy (python: the old ~4k qps lab, for comparison)")
     parser.add_argument("--uvloop", action="store_true", help="repeat everything on uvloop")
+    parser.add_argument("--compare-parsers", action="store_true",
+                        help="also run the iterative backend with dnspython's parser only (the old path)")
+    parser.add_argument("--native", action="store_true",
+                        help="also run the native stub (NativeBackend) through a cold unbound")
     return parser.parse_args(argv)
 
 

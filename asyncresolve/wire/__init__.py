@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from .message import FAST_TYPES, Decline, RRset, WireResponse, records
+from .message import DECLINE, FAST_TYPES, Decline, RRset, WireResponse, records
 from .parse import parse as parse_fast
 from .query import QueryTemplate, RandomSource, name_to_wire, question, randomise_case
 from .reference import from_message
@@ -28,6 +28,7 @@ def parse(data: bytes) -> WireResponse:
 
 
 __all__ = [
+    "DECLINE",
     "FAST_TYPES",
     "Decline",
     "MessageView",

@@ -169,6 +169,8 @@ class Transport:
         self.use_0x20 = use_0x20
         self._allowed = allowed
         self.stats = TransportStats()
+        #: read replies with the native fast parser first (off: dnspython only, for comparisons)
+        self.fast_parse = True
         # dnspython's rendering of a query for "." (ID 0), cut into header and OPT tail
         template = self.make_query(".", "A")
         template.id = 0
@@ -246,6 +248,8 @@ class Transport:
         with EDNS version 0 and no cookies sent, none can apply to it.)
         """
         try:
+            if not self.fast_parse:
+                raise wire.DECLINE
             fast = wire.parse_fast(data)
         except wire.Decline:
             pass
