@@ -166,9 +166,19 @@ def _parse(data: bytes) -> WireResponse:
     if total > 255 or p + 4 > n:
         raise DECLINE
     qname = data[12:p]
+    # every suffix of the question name, for the pointers into it that follow
     memo: dict[int, tuple[str, int, int, int]] = {}
     if total > 1:
-        _name(data, 12, p, memo)
+        parts = []
+        offsets = []
+        q = 12
+        while data[q]:
+            offsets.append(q)
+            parts.append(_label_text(data[q + 1:q + 1 + data[q]]))
+            q += 1 + data[q]
+        parts.append("")
+        for i, at in enumerate(offsets):
+            memo[at] = (".".join(parts[i:]), p, p - at, 0)
     qtype, qclass = _unpack_hh(data, p)
     p += 4
 
