@@ -165,6 +165,7 @@ class IterativeBackend(Backend):
 
     async def aclose(self) -> None:
         self._closed = True
+        self.transport.close()
 
     # -- tracing ------------------------------------------------------------------------
     async def resolve_with_trace(self, name: str, rdtype: str | int = "A", timeout: float = 5.0) -> TraceResult:

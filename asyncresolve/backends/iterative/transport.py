@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import contextlib
 import errno
 import secrets
+import select
 import socket
 import struct
 import time
@@ -38,7 +40,7 @@ from ... import wire
 from .servers import ServerAddr
 
 _IN = dns.rdataclass.IN
-_TC = dns.flags.TC
+_TC = int(dns.flags.TC)  # a plain int: Flag.__rand__ is slow Python code
 _TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
 _AA_BYTE = dns.flags.AA >> 8
 _QR_FLAG = int(dns.flags.QR)
@@ -167,10 +169,13 @@ class Transport:
     ) -> None:
         self.edns_payload = edns_payload
         self.use_0x20 = use_0x20
-        self._allowed = allowed
-        self.stats = TransportStats()
         #: read replies with the native fast parser first (off: dnspython only, for comparisons)
         self.fast_parse = True
+        #: watch the per-query sockets through one epoll set of our own (Linux)
+        self.use_poller = True
+        self._poller: _Poller | None = None
+        self._allowed = allowed
+        self.stats = TransportStats()
         # dnspython's rendering of a query for "." (ID 0), cut into header and OPT tail
         template = self.make_query(".", "A")
         template.id = 0
@@ -189,6 +194,12 @@ class Transport:
         return dns.message.make_query(
             wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs  # type: ignore[arg-type]
         )
+
+    def close(self) -> None:
+        """Release the epoll set (the transport still works after: it makes a new one)."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.close()
 
     def matches(self, query: dns.message.Message, response: dns.message.Message) -> bool:
         """Same ID and the same question (case-sensitively under 0x20)."""
@@ -311,7 +322,15 @@ class Transport:
         try:
             sock.setblocking(False)
             _bind_random(sock, family)
-            if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            if _HAVE_EPOLL and self.use_poller:
+                # one epoll set of our own, watched by the loop: a socket per query costs one
+                # epoll_ctl, not the loop's reader bookkeeping (asyncio and uvloop alike)
+                poller = self._poller
+                if poller is None or poller.loop is not loop:
+                    poller = self._poller = _Poller(loop, self._poller)
+                fd = sock.fileno()
+                poller.watch(fd, sock, exchange)
+            elif isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
                 # the standard selector loop: a reader callback is the cheapest there
                 fd = sock.fileno()
                 loop.add_reader(fd, _read_all, sock, exchange)
@@ -339,7 +358,10 @@ class Transport:
                     handle.cancel()
             finally:
                 if fd >= 0:
-                    loop.remove_reader(fd)
+                    if _HAVE_EPOLL and self.use_poller:
+                        self._poller.unwatch(fd)  # type: ignore[union-attr]
+                    else:
+                        loop.remove_reader(fd)
         finally:
             if transport is not None:
                 transport.close()  # closes the socket
@@ -440,6 +462,48 @@ def _read_all(sock: socket.socket, exchange: _Exchange) -> None:
             exchange.error_received(exc)
             return
         exchange.datagram_received(data, addr)
+
+
+_HAVE_EPOLL = hasattr(select, "epoll")
+
+
+class _Poller:
+    """An epoll set watched by the loop as one reader: the sockets of the queries in flight.
+
+    Registering a fresh socket is one ``epoll_ctl``; when any is readable the loop calls
+    ``_dispatch``, which reads the sockets that are ready. Level-triggered, so what is
+    not read in one round is reported again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, previous: _Poller | None) -> None:
+        if previous is not None:
+            previous.close()  # it belonged to another (probably closed) loop
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.waiting: dict[int, tuple[socket.socket, _Exchange]] = {}
+        loop.add_reader(self.epoll.fileno(), self._dispatch)
+
+    def watch(self, fd: int, sock: socket.socket, exchange: _Exchange) -> None:
+        self.epoll.register(fd, select.EPOLLIN)
+        self.waiting[fd] = (sock, exchange)
+
+    def unwatch(self, fd: int) -> None:
+        if self.waiting.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(fd)
+
+    def _dispatch(self) -> None:
+        waiting = self.waiting
+        for fd, _ in self.epoll.poll(0):
+            entry = waiting.get(fd)
+            if entry is not None:
+                _read_all(*entry)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the loop may be closed already
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+        self.waiting.clear()
 
 
 def _expire(future: asyncio.Future[dns.message.Message]) -> None:
