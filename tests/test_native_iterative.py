@@ -97,3 +97,32 @@ async def test_engine_concludes_the_same_from_a_view_and_from_dnspython():
                     assert "unusable" not in results[0][0][0]
                     compared += 1
     assert compared > len(LAB_QUESTIONS) * len(FAULTS) * 2
+
+
+def _resolve_many(loop_factory) -> tuple[list[str], dict, object]:
+    from asyncresolve import Resolver
+    from asyncresolve.backends.iterative import IterativeBackend
+
+    async def run():
+        async with DNSLab(LAB_ZONES) as lab:
+            backend = IterativeBackend(root_hints=lab.root_hints, port=lab.port)
+            resolver = Resolver([backend])
+            answers = await asyncio.gather(*(resolver.resolve(f"n{i}.wild.example.test", "A") for i in range(40)))
+            waiting = dict(backend.transport._poller.waiting)
+            await resolver.aclose()
+            return [a.addresses[0] for a in answers], waiting, backend.transport._poller
+
+    if loop_factory is None:
+        return asyncio.run(run())
+    return loop_factory(run())
+
+
+def test_iterative_sockets_are_watched_and_released_on_asyncio_and_uvloop():
+    import pytest
+
+    uvloop = pytest.importorskip("uvloop")
+    for factory in (None, uvloop.run):
+        addresses, waiting, poller = _resolve_many(factory)
+        assert addresses == ["192.0.2.99"] * 40
+        assert waiting == {}  # every per-query socket unwatched once answered
+        assert poller is None  # the epoll set closed with the backend
