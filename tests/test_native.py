@@ -253,3 +253,15 @@ def test_cli_lookup_through_native():
         data = data[0] if isinstance(data, list) else data
         assert data["source"] == "native"
         assert data["records"][0]["exchange"] == "mx1.example.test."
+
+
+async def test_rotate_spreads_first_tries_and_keeps_every_retry():
+    async with DNSLab(LAB_ZONES, record_queries=True) as lab:
+        good = stub(lab)[0]
+        backend = NativeBackend([good, f"{lab.stub_server[0]}:9"], rotate=True, timeout=0.05,
+                                tries=2)
+        async with Resolver([backend], cache=None, timeout=2.0) as r:
+            for i in range(6):
+                assert (await r.resolve(f"r{i}.wild.example.test", "A")).addresses == ["192.0.2.99"]
+        # half the queries went to the dead server first, then on to the good one
+        assert backend.stats.retransmits == 3

@@ -91,14 +91,15 @@ Server = tuple[str, int]
 class _Pending:
     """One query in flight."""
 
-    __slots__ = ("attempt", "future", "qid", "qname_wire", "qtype", "query", "question", "server", "sock",
-                 "wire")
+    __slots__ = ("attempt", "first", "future", "qid", "qname_wire", "qtype", "query", "question", "server",
+                 "sock", "wire")
 
     def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any]) -> None:
         self.query = query
         self.qtype = qtype
         self.future = future
         self.attempt = 0
+        self.first = 0  # index of the first server asked (rotate)
         self.qid = 0
         self.qname_wire = b""
         self.question = b""
@@ -293,7 +294,7 @@ class NativeBackend(Backend):
         pending = _Pending(query, qtype, future)
         self.stats.queries += 1
         if self.rotate:
-            pending.attempt = next(self._first) % len(self._servers)  # type: ignore[arg-type]
+            pending.first = next(self._first) % len(self._servers)  # type: ignore[arg-type]
         try:
             self._send(pending, loop.time())
             result = await future
@@ -395,7 +396,7 @@ class NativeBackend(Backend):
         servers = self._servers
         assert servers is not None
         attempt = pending.attempt
-        server = servers[attempt % len(servers)]
+        server = servers[(pending.first + attempt) % len(servers)]
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         usock = self._socket_for(family)
         random = self._random
