@@ -47,7 +47,7 @@ class WireResponse:
     """A parsed response (see the module docstring). ``qname`` is None unless there is
     exactly one question. ``opt`` is ``(payload, ttl field)`` of the OPT record, or None."""
 
-    __slots__ = ("additional", "answer", "authority", "flags", "id", "opt", "qclass", "qname", "qtype")
+    __slots__ = ("additional", "answer", "authority", "flags", "id", "opt", "qclass", "qname", "qtext", "qtype")
 
     def __init__(self, id: int, flags: int, qname: bytes | None, qtype: int, qclass: int,
                  answer: list[RRset], authority: list[RRset], additional: list[RRset],
@@ -61,6 +61,8 @@ class WireResponse:
         self.authority = authority
         self.additional = additional
         self.opt = opt
+        #: the question name as lower-case text, when the parser has it at hand (not compared)
+        self.qtext: str | None = None
 
     def rcode(self) -> int:
         """The full rcode (the extended bits of the OPT record included)."""

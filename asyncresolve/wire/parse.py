@@ -265,4 +265,6 @@ def _parse(data: bytes) -> WireResponse:
             else:
                 groups.append([owner, rdtype, 1, ttl, [value]])
         sections[index] = [(g[0], g[1], g[2], g[3], tuple(g[4])) for g in groups]
-    return WireResponse(qid, flags, qname, qtype, qclass, sections[0], sections[1], sections[2], opt)
+    response = WireResponse(qid, flags, qname, qtype, qclass, sections[0], sections[1], sections[2], opt)
+    response.qtext = memo[12][0] if total > 1 else "."
+    return response

@@ -160,7 +160,9 @@ class MessageView:
         self.flags = response.flags
         question: list[QuestionView] = []
         if response.qname is not None:
-            text = _name(response.qname, 0, len(response.qname), {})[0] if response.qname != b"\0" else "."
+            text = response.qtext
+            if text is None:
+                text = _name(response.qname, 0, len(response.qname), {})[0] if response.qname != b"\0" else "."
             question.append(QuestionView(text, response.qtype, response.qclass))
         self.question = question
         self.answer = [RRsetView(r) for r in response.answer]
