@@ -265,3 +265,87 @@ async def test_rotate_spreads_first_tries_and_keeps_every_retry():
                 assert (await r.resolve(f"r{i}.wild.example.test", "A")).addresses == ["192.0.2.99"]
         # half the queries went to the dead server first, then on to the good one
         assert backend.stats.retransmits == 3
+
+
+# -- off-path spoofing (RFC 5452): forgeries from the server's own address and port -------------
+FORGED = "198.51.100.66"
+
+
+class SlowSpoofedServer(asyncio.DatagramProtocol):
+    """Answers each query after ``delay`` with 192.0.2.1; meanwhile floods the asker's port with
+    ``per_query`` forged answers (198.51.100.66) from this very socket: random IDs ("port": the
+    attacker knows the port), or the right ID with the name in lower case ("port+id")."""
+
+    def __init__(self, mode: str, per_query: int = 400, delay: float = 0.05) -> None:
+        import random
+
+        self.mode = mode
+        self.per_query = per_query
+        self.delay = delay
+        self.rng = random.Random(5452)
+        self.ports: set[int] = set()
+        self.sent = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        query = dns.message.from_wire(data)
+        self.ports.add(addr[1])
+        name = query.question[0].name
+        forged = dns.message.make_response(query)
+        forged.question = [dns.rrset.RRset(name.canonicalize(), 1, 1)]  # the attacker cannot know the case
+        forged.answer.append(dns.rrset.from_text(name.canonicalize(), 300, "IN", "A", FORGED))
+        template = bytearray(forged.to_wire())
+        for _ in range(self.per_query):
+            qid = query.id if self.mode == "port+id" else self.rng.randrange(65536)
+            template[0:2] = qid.to_bytes(2, "big")
+            self.transport.sendto(bytes(template), addr)
+            self.sent += 1
+        real = dns.message.make_response(query)
+        real.answer.append(dns.rrset.from_text(name, 300, "IN", "A", "192.0.2.1"))
+        asyncio.get_running_loop().call_later(self.delay, self.transport.sendto, real.to_wire(), addr)
+
+
+async def spoof_run(mode: str, **options) -> tuple[int, int, int]:
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(lambda: SlowSpoofedServer(mode),
+                                                           local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    accepted = 0
+    try:
+        backend = NativeBackend([f"127.0.0.1:{port}"], timeout=2.0, **options)
+        async with Resolver([backend], cache=None, timeout=5.0) as r:
+            for i in range(20):
+                answer = await r.resolve(f"h{i}-abcdefghij.spoofme.test", "A")
+                accepted += FORGED in answer.addresses
+    finally:
+        transport.close()
+    return accepted, server.sent, len(server.ports)
+
+
+@pytest.mark.parametrize("mode", ["port", "port+id"])
+async def test_no_forged_answer_accepted_with_the_port_known(mode):
+    accepted, sent, ports = await spoof_run(mode)
+    print(f"native, defaults, {mode}: {accepted}/20 forged answers accepted of {sent} forgeries, {ports} ports")
+    assert sent == 20 * 400
+    assert accepted == 0
+
+
+async def test_spoofing_control_without_0x20_the_attack_lands():
+    accepted, _, _ = await spoof_run("port+id", use_0x20=False)
+    assert accepted == 20  # with the port and ID known and no 0x20, every forgery is the first reply
+
+
+async def test_source_ports_are_spread():
+    transport, server = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: SlowSpoofedServer("port", per_query=0, delay=0), local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        backend = NativeBackend([f"127.0.0.1:{port}"], udp_max_queries=16)
+        async with Resolver([backend], cache=None) as r:
+            for chunk in range(10):
+                await asyncio.gather(*(r.resolve(f"p{chunk}-{i}.spoofme.test", "A") for i in range(100)))
+    finally:
+        transport.close()
+    assert len(server.ports) > 50  # 1,000 queries from well over 50 random ports (16 queries a socket)
