@@ -360,3 +360,20 @@ async def test_source_ports_are_spread():
     finally:
         transport.close()
     assert len(server.ports) > 50  # 1,000 queries from well over 50 random ports (16 queries a socket)
+
+
+async def test_ipv6_nameserver():
+    loop = asyncio.get_running_loop()
+    try:
+        transport, server = await loop.create_datagram_endpoint(lambda: EchoServer(), local_addr=("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        backend = NativeBackend([f"[::1]:{port}"])
+        async with Resolver([backend], cache=None) as r:
+            with pytest.raises(NoAnswer):  # the echo server answers NODATA
+                await r.resolve("www.example.test", "AAAA")
+        assert len(server.queries) == 1 and backend.stats.fast_parsed == 1
+    finally:
+        transport.close()

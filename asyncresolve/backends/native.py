@@ -43,6 +43,7 @@ import dns.rcode
 import dns.rdatatype
 
 from .. import wire
+from .._compat import timeout_at
 from ..answer import Answer
 from ..errors import (
     NetworkError,
@@ -566,7 +567,7 @@ class NativeBackend(Backend):
         self.stats.tcp_queries += 1
         writer = None
         try:
-            async with asyncio.timeout(remaining):
+            async with timeout_at(query.deadline):
                 try:
                     reader, writer = await asyncio.open_connection(ip, port)
                 except OSError as exc:
