@@ -272,7 +272,6 @@ class NativeBackend(Backend):
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = 0.0
         self._closed = False
-        self._tcp_tasks: set[asyncio.Future[Any]] = set()
 
     # -- the Backend protocol -------------------------------------------------------------
     def supports(self, rdtype: str) -> bool:
@@ -304,6 +303,8 @@ class NativeBackend(Backend):
             raise
         if result is _TRUNCATED:
             result = await self._tcp(pending)
+            if self._closed:  # closed while the TCP exchange ran: nothing comes out of it
+                raise ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
         if isinstance(result, Answer):
             return result
         raise result
@@ -312,8 +313,6 @@ class NativeBackend(Backend):
         """Fail what is in flight with ``ResolverClosed`` and close the sockets."""
         self._closed = True
         self._teardown(ResolverClosed("the native backend was closed", source=SOURCE))
-        for task in list(self._tcp_tasks):
-            task.cancel()
 
     # -- set-up ----------------------------------------------------------------------------
     async def _read_servers(self) -> None:
@@ -330,23 +329,19 @@ class NativeBackend(Backend):
         self._loop = loop
 
     def _teardown(self, error: ResolveError) -> None:
-        loop = self._loop
         for usock in list(self._all):
             for pending in list(usock.pending.values()):
-                if not pending.future.done():
-                    pending.future.set_exception(error)
+                _fail(pending, error)
             usock.pending.clear()
             self._close_socket(usock)
         self._pools.clear()
         for _, _, pending in self._expiries:
-            if not pending.future.done():
-                pending.future.set_exception(error)
+            _fail(pending, error)
         self._expiries.clear()
         self._early.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        del loop
 
     def _open_socket(self, family: int) -> _Socket:
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -600,6 +595,13 @@ class NativeBackend(Backend):
     def __repr__(self) -> str:
         servers = ",".join(f"{ip}#{port}" for ip, port in self._servers) if self._servers else "resolv.conf"
         return f"<NativeBackend {servers}>"
+
+
+def _fail(pending: _Pending, error: ResolveError) -> None:
+    future = pending.future
+    if not future.done():
+        with contextlib.suppress(RuntimeError):  # a future of a loop that is closed now
+            future.set_exception(error)
 
 
 def _bind_random(sock: socket.socket, family: int, random: wire.RandomSource) -> None:
