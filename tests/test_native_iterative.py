@@ -99,7 +99,7 @@ async def test_engine_concludes_the_same_from_a_view_and_from_dnspython():
     assert compared > len(LAB_QUESTIONS) * len(FAULTS) * 2
 
 
-def _resolve_many(loop_factory) -> tuple[list[str], dict, object]:
+def _resolve_many(loop_factory) -> tuple[list[str], dict, bool, object]:
     from asyncresolve import Resolver
     from asyncresolve.backends.iterative import IterativeBackend
 
@@ -108,9 +108,11 @@ def _resolve_many(loop_factory) -> tuple[list[str], dict, object]:
             backend = IterativeBackend(root_hints=lab.root_hints, port=lab.port)
             resolver = Resolver([backend])
             answers = await asyncio.gather(*(resolver.resolve(f"n{i}.wild.example.test", "A") for i in range(40)))
-            waiting = dict(backend.transport._poller.waiting)
+            poller = backend.transport._poller
+            waiting = dict(poller.waiting) if poller is not None else {}
+            used_poller = poller is not None
             await resolver.aclose()
-            return [a.addresses[0] for a in answers], waiting, backend.transport._poller
+            return [a.addresses[0] for a in answers], waiting, used_poller, backend.transport._poller
 
     if loop_factory is None:
         return asyncio.run(run())
@@ -122,7 +124,8 @@ def test_iterative_sockets_are_watched_and_released_on_asyncio_and_uvloop():
 
     uvloop = pytest.importorskip("uvloop")
     for factory in (None, uvloop.run):
-        addresses, waiting, poller = _resolve_many(factory)
+        addresses, waiting, used_poller, poller = _resolve_many(factory)
         assert addresses == ["192.0.2.99"] * 40
+        assert used_poller == (factory is None)  # the epoll set on the selector loop only
         assert waiting == {}  # every per-query socket unwatched once answered
         assert poller is None  # the epoll set closed with the backend

@@ -11,8 +11,10 @@ type change). Responses are read by the native fast parser (``asyncresolve.wire`
 identical to dnspython's reading by differential tests) and handed to the engine as a
 ``MessageView``; what it declines is parsed by ``dns.message.from_wire`` (a final answer
 only up to its answer section: see ``Transport._parse``). On the
-standard selector loop the socket is watched with ``add_reader``; on other loops
-(uvloop) through their own datagram transport, which is cheaper there.
+standard selector loop the sockets are watched through one epoll set of the transport's
+own (registered once with ``add_reader``: one ``epoll_ctl`` per query instead of the
+loop's reader bookkeeping); on other loops (uvloop) through their own datagram
+transport, which measured faster there.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ class Transport:
         self.use_0x20 = use_0x20
         #: read replies with the native fast parser first (off: dnspython only, for comparisons)
         self.fast_parse = True
-        #: watch the per-query sockets through one epoll set of our own (Linux)
+        #: on the selector loop, watch the per-query sockets through one epoll set of our own (Linux)
         self.use_poller = True
         self._poller: _Poller | None = None
         self._allowed = allowed
@@ -322,15 +324,17 @@ class Transport:
         try:
             sock.setblocking(False)
             _bind_random(sock, family)
-            if _HAVE_EPOLL and self.use_poller:
+            selector_loop = isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+            if _HAVE_EPOLL and self.use_poller and selector_loop:
                 # one epoll set of our own, watched by the loop: a socket per query costs one
-                # epoll_ctl, not the loop's reader bookkeeping (asyncio and uvloop alike)
+                # epoll_ctl, not the loop's reader bookkeeping (measured on the selector loop;
+                # on uvloop the nested epoll set added latency and its endpoint was faster)
                 poller = self._poller
                 if poller is None or poller.loop is not loop:
                     poller = self._poller = _Poller(loop, self._poller)
                 fd = sock.fileno()
                 poller.watch(fd, sock, exchange)
-            elif isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            elif selector_loop:
                 # the standard selector loop: a reader callback is the cheapest there
                 fd = sock.fileno()
                 loop.add_reader(fd, _read_all, sock, exchange)
@@ -358,7 +362,7 @@ class Transport:
                     handle.cancel()
             finally:
                 if fd >= 0:
-                    if _HAVE_EPOLL and self.use_poller:
+                    if _HAVE_EPOLL and self.use_poller and selector_loop:
                         self._poller.unwatch(fd)  # type: ignore[union-attr]
                     else:
                         loop.remove_reader(fd)
