@@ -298,13 +298,17 @@ class NativeBackend(Backend):
         try:
             self._send(pending, loop.time())
             result = await future
+            if result is _TRUNCATED:
+                result = await self._tcp(pending)
+                if self._closed:  # closed while the TCP exchange ran: nothing comes out of it
+                    raise ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
         except asyncio.CancelledError:
             self._forget(pending)
             raise
-        if result is _TRUNCATED:
-            result = await self._tcp(pending)
-            if self._closed:  # closed while the TCP exchange ran: nothing comes out of it
-                raise ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
+        finally:
+            # its timer entries stay queued until they expire: keep them light (no answer, no future)
+            pending.attempt = -1
+            pending.future = pending.wire = None  # type: ignore[assignment]
         if isinstance(result, Answer):
             return result
         raise result
@@ -599,7 +603,7 @@ class NativeBackend(Backend):
 
 def _fail(pending: _Pending, error: ResolveError) -> None:
     future = pending.future
-    if not future.done():
+    if future is not None and not future.done():
         with contextlib.suppress(RuntimeError):  # a future of a loop that is closed now
             future.set_exception(error)
 
