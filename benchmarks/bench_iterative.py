@@ -32,7 +32,8 @@ the lab's rate and the figures measured the lab. NSD answers ~100k qps here, so 
 clients (and unbound) are what is measured.
 
 Every answer's address is checked; errors and wrong answers are counted per client and
-printed. Each pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run
+printed, with this process's CPU time per name (the client's own cost: for the stub
+clients it leaves out unbound's work, for the iterative backend it is all of it). Each pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run
 is ``--rounds`` rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold),
 and iterative > dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop
 (same servers, same run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback
@@ -187,6 +188,7 @@ class PassResult:
     wrong: int
     note: str = ""
     first_error: str = ""
+    cpu_per_name: float = 0.0  # this process's CPU time per name, in microseconds
 
     @property
     def failures(self) -> int:
@@ -224,14 +226,16 @@ async def run_pass(label: str, names: list[str], expected: dict[str, str], concu
 
     gc.collect()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     try:
         async with asyncio.timeout(limit):
             await asyncio.gather(*(worker() for _ in range(concurrency)))
     except TimeoutError:
         first_error = first_error or f"pass cut after {limit:.0f} s"
     elapsed = time.perf_counter() - started
+    cpu = (time.process_time() - cpu_started) / max(len(names), 1) * 1e6
     missing = len(names) - ok - errors - wrong
-    return PassResult(label, elapsed, ok, errors + missing, wrong, first_error=first_error)
+    return PassResult(label, elapsed, ok, errors + missing, wrong, first_error=first_error, cpu_per_name=cpu)
 
 
 async def bench_iterative(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
@@ -316,6 +320,7 @@ async def bench_dnspython(server: str, names: list[str], expected: dict[str, str
 def show(result: PassResult) -> None:
     extra = f"  ({result.note})" if result.note else ""
     print(f"  {result.label:<26} {result.elapsed:7.2f} s  {result.qps:8.0f} qps  "
+          f"cpu {result.cpu_per_name:6.1f} us/name  "
           f"failures {result.failures} (errors {result.errors}, wrong {result.wrong}){extra}", flush=True)
     if result.first_error:
         print(f"  {'':<24} first failure: {result.first_error}", flush=True)
