@@ -34,8 +34,8 @@ clients (and unbound) are what is measured.
 Every answer's address is checked; errors and wrong answers are counted per client and
 printed, with this process's CPU time per name (the client's own cost: for the stub
 clients it leaves out unbound's work, for the iterative backend it is all of it). Each
-pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run is ``--rounds`` rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold),
-and iterative > dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop
+pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run is ``--rounds``
+rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold), and iterative > dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop
 (same servers, same run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback
 addresses are used.
 
