@@ -36,8 +36,8 @@ printed, with this process's CPU time per name (the client's own cost: for the s
 clients it leaves out unbound's work, for the iterative backend it is all of it). Each
 pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run is ``--rounds``
 rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold), and iterative >
-dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop (same servers, same run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback
-addresses are used.
+dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop (same servers, same
+run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback addresses are used.
 
 Run: ``python benchmarks/bench_iterative.py [--uvloop] [--per-level 2] [--rounds 3]``.
 """
