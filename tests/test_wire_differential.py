@@ -257,6 +257,7 @@ def test_enough_cases_per_run():
     """The properties above checked at least 100,000 messages (when run together, as in CI)."""
     if COUNTER["cases"] < 1000:
         pytest.skip("run with the property tests of this module")
+    print(f"wire differential: {COUNTER['cases']} messages checked, {COUNTER['accepted']} by the fast path")
     if EXAMPLES >= 1500:
         assert COUNTER["cases"] >= 100_000, COUNTER
     assert COUNTER["accepted"] > COUNTER["cases"] // 50, COUNTER  # the fast path is exercised, not always declined
