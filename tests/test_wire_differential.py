@@ -35,7 +35,7 @@ from asyncresolve.testing import DNSLab
 from asyncresolve.wire import Decline, QueryTemplate, name_to_wire, parse_fast, parse_reference
 
 EXAMPLES = int(os.environ.get("ASYNCRESOLVE_WIRE_EXAMPLES", "1500"))
-MUTATIONS = 60
+MUTATIONS = 64
 COUNTER = {"cases": 0, "accepted": 0}
 
 
