@@ -399,3 +399,31 @@ def test_fast_path_is_faster_than_dnspython():
         return best
 
     assert timed(parse_fast) * 2 < timed(parse_reference)
+
+
+def test_dnspython_reads_class_in_srv_the_same_after_a_class_any_one():
+    """Found by the properties above: after one SRV of class ANY, dnspython read every SRV of
+    class IN as generic data. ``load_rdata_classes`` (called by the backends) prevents it."""
+    import subprocess
+    import sys
+
+    script = """
+import struct, sys
+import dns.message
+from asyncresolve.wire import load_rdata_classes
+if sys.argv[1] == "protected":
+    load_rdata_classes()
+def reply(rdclass):
+    rr = bytes.fromhex("c00c") + struct.pack("!HHIH", 33, rdclass, 60, 7) + bytes(7)
+    return struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0) + bytes.fromhex("0178000021" + "0001") + rr
+dns.message.from_wire(reply(255))
+rd = dns.message.from_wire(reply(1)).answer[0][0]
+print(type(rd).__name__)
+"""
+
+    def run(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert run("unprotected") == "GenericRdata"  # dnspython's own behaviour: the bug
+    assert run("protected") == "SRV"

@@ -258,6 +258,7 @@ class NativeBackend(Backend):
         self._pool_size = sockets
         self._max_uses = udp_max_queries
         self._rcvbuf = receive_buffer
+        wire.load_rdata_classes()
         self._template = wire.QueryTemplate(recursion_desired=True, edns_payload=edns_payload)
         self._random = wire.RandomSource()
         self.stats = NativeStats()

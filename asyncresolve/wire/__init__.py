@@ -14,7 +14,7 @@ from __future__ import annotations
 from .message import DECLINE, FAST_TYPES, Decline, RRset, WireResponse, records
 from .parse import parse as parse_fast
 from .query import QueryTemplate, RandomSource, name_to_wire, question, randomise_case
-from .reference import from_message
+from .reference import from_message, load_rdata_classes
 from .reference import parse as parse_reference
 from .view import MessageView
 
@@ -37,6 +37,7 @@ __all__ = [
     "RandomSource",
     "WireResponse",
     "from_message",
+    "load_rdata_classes",
     "name_to_wire",
     "parse",
     "parse_fast",

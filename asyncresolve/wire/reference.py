@@ -17,11 +17,29 @@ import dns.rrset
 from ..records import from_rdata
 from .message import FAST_TYPES, IN, RRset, WireResponse
 
-# dnspython picks an rdata class on first sight of each (class, type) and caches it under
-# the ANY class when the first one seen is, say, SRV in class ANY: every later SRV of class
-# IN then parses as GenericRdata. Loading the class IN types first makes its reading the
-# same whatever a server sent before.
-dns.rdata.load_all_types(disable_dynamic_load=False)
+_classes_loaded = False
+
+
+def load_rdata_classes() -> None:
+    """Make dnspython's reading of class IN records independent of what it read before.
+
+    dnspython picks an rdata class on first sight of each (class, type) and, when the first
+    one seen is, say, SRV in class ANY, caches GenericRdata under the ANY class: every later
+    SRV of class IN then parses as generic data. The types with a class-IN implementation
+    (``dns.rdtypes.IN``) are registered here first; the native backends call this when they
+    are built and the reference parser before its first parse (not at import: it costs
+    tens of milliseconds).
+    """
+    global _classes_loaded
+    if _classes_loaded:
+        return
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rdtypes.IN
+
+    for name in dns.rdtypes.IN.__all__:
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name.replace("_", "-")))
+    _classes_loaded = True
 
 
 def _text(name: dns.name.Name) -> str:
@@ -79,4 +97,6 @@ def from_message(message: dns.message.Message) -> WireResponse:
 
 def parse(data: bytes) -> WireResponse:
     """dnspython's reading of ``data`` (trailing bytes ignored); raises dnspython's errors."""
+    if not _classes_loaded:
+        load_rdata_classes()
     return from_message(dns.message.from_wire(data, ignore_trailing=True))

@@ -171,6 +171,7 @@ class Transport:
     ) -> None:
         self.edns_payload = edns_payload
         self.use_0x20 = use_0x20
+        wire.load_rdata_classes()  # dnspython reads what the fast parser declines
         #: read replies with the native fast parser first (off: dnspython only, for comparisons)
         self.fast_parse = True
         #: on the selector loop, watch the per-query sockets through one epoll set of our own (Linux)
