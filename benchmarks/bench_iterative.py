@@ -23,6 +23,8 @@ from 198.18.0.0/15 (RFC 2544's benchmarking range).
                              (the ceiling of any stub client here);
 * ``iterative, dnspython parse`` (``--compare-parsers``) - the iterative backend with the
                              native fast parser off: every reply parsed by dnspython (the old path);
+* ``iterative backend alone`` (``--layer``) - ``IterativeBackend.resolve`` without the
+                             ``Resolver``: the difference is the resolver layer's cost;
 * ``native->unbound``      (``--native``) - ``Resolver`` + ``NativeBackend`` (the native stub)
                              through an unbound restarted just before.
 
@@ -64,6 +66,7 @@ from pathlib import Path
 import dns.asyncresolver
 import pycares
 
+from asyncresolve.backends.base import Query
 from asyncresolve.backends.iterative import IterativeBackend
 from asyncresolve.backends.native import NativeBackend
 from asyncresolve.resolver import Resolver
@@ -287,6 +290,22 @@ async def bench_pycares(label: str, server: str, names: list[str], expected: dic
         channel.close()
 
 
+async def bench_iterative_alone(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
+                                concurrency: int, limit: float) -> PassResult:
+    """``IterativeBackend.resolve`` without the ``Resolver`` (its own infrastructure cache only):
+    the difference with ``iterative`` is the resolver layer's cost on a miss."""
+    backend = IterativeBackend(root_hints=root_hints, port=53)
+    loop = asyncio.get_running_loop()
+    try:
+        async def one(name: str) -> str | None:
+            answer = await backend.resolve(Query(name, "A", loop.time() + PER_NAME_TIMEOUT))
+            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+
+        return await run_pass("iterative backend alone", names, expected, concurrency, one, limit)
+    finally:
+        await backend.aclose()
+
+
 async def bench_native(server: str, names: list[str], expected: dict[str, str],
                        concurrency: int, limit: float) -> PassResult:
     """The native stub (``Resolver`` + ``NativeBackend``) through unbound: information."""
@@ -344,6 +363,8 @@ async def run_rounds(args: argparse.Namespace, root_hints: list[ServerAddr], unb
         keep(await bench_iterative(root_hints, names, expected, conc, limit))
         if args.compare_parsers:
             keep(await bench_iterative(root_hints, names, expected, conc, limit, fast_parse=False))
+        if args.layer:
+            keep(await bench_iterative_alone(root_hints, names, expected, conc, limit))
         await unbound.restart()
         keep(await bench_pycares("pycares->unbound", unbound.address, names, expected, conc, limit))
         keep(await bench_pycares("pycares->unbound warm", unbound.address, names, expected, conc, limit))
@@ -424,6 +445,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--uvloop", action="store_true", help="repeat everything on uvloop")
     parser.add_argument("--compare-parsers", action="store_true",
                         help="also run the iterative backend with dnspython's parser only (the old path)")
+    parser.add_argument("--layer", action="store_true",
+                        help="also run IterativeBackend.resolve alone (the resolver layer's cost is the difference)")
     parser.add_argument("--native", action="store_true",
                         help="also run the native stub (NativeBackend) through a cold unbound")
     return parser.parse_args(argv)
