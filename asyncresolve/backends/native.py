@@ -163,6 +163,11 @@ def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> 
     rcode = response.rcode()
     if rcode != 0 and rcode != 3:
         return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=dns.rcode.to_text(rcode))  # type: ignore[arg-type]
+    answer = response.answer
+    if rcode == 0 and len(answer) == 1:  # the usual reply: one RRset of the name and type asked
+        only = answer[0]
+        if only[0] == name and only[1] == qtype and only[2] == _IN:
+            return Answer(name, rdtype, wire.records(only), SOURCE)
     cnames: dict[str, wire.RRset] | None = None
     matching: list[wire.RRset] = []
     for rrset in response.answer:

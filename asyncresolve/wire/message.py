@@ -89,6 +89,8 @@ def records(rrset: RRset) -> list[Record]:
     """The records of one RRset, as the library's record types (every one with the set's TTL)."""
     owner, rdtype, _rdclass, ttl, items = rrset
     build = _BUILDERS.get(rdtype)
+    if build is not None and not isinstance(items[0], Record):  # the fast parser's plain values
+        return [build(owner, ttl, item) for item in items]
     out: list[Record] = []
     for item in items:
         if isinstance(item, Record):
