@@ -377,3 +377,14 @@ async def test_ipv6_nameserver():
         assert len(server.queries) == 1 and backend.stats.fast_parsed == 1
     finally:
         transport.close()
+
+
+async def test_meta_types_are_not_mine():
+    from asyncresolve.backends.base import NotMine
+
+    backend = NativeBackend(["127.0.0.1:9"])
+    assert not backend.supports("AXFR") and not backend.supports("ANY") and backend.supports("HTTPS")
+    loop = asyncio.get_running_loop()
+    with pytest.raises(NotMine):
+        await backend.resolve(Query("example.test.", "AXFR", loop.time() + 1))
+    await backend.aclose()

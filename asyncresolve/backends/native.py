@@ -55,7 +55,7 @@ from ..errors import (
     ServFail,
 )
 from ..records import CNAMERecord, Record, SOARecord
-from .base import Backend, Query
+from .base import Backend, NotMine, Query
 
 __all__ = ["NativeBackend", "NativeStats"]
 
@@ -288,6 +288,8 @@ class NativeBackend(Backend):
         return list(self._servers) if self._servers is not None else None
 
     async def resolve(self, query: Query) -> Answer:
+        if query.rdtype in UNSUPPORTED_TYPES:
+            raise NotMine(query.rdtype)  # (for wrappers that do not ask ``supports`` first)
         if self._closed:
             raise ResolverClosed("the native backend is closed", name=query.name, source=SOURCE)
         loop = asyncio.get_running_loop()
