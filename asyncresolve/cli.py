@@ -80,6 +80,13 @@ def _make_cares(args: argparse.Namespace) -> Backend:
     return CaresBackend(nameservers=servers, port=port, timeout=args.timeout)
 
 
+def _make_native(args: argparse.Namespace) -> Backend:
+    from .backends.native import NativeBackend
+
+    servers = [parse_server(s, args.port) for s in args.nameserver] or None
+    return NativeBackend(nameservers=servers, port=args.port)
+
+
 def _make_iterative(args: argparse.Namespace) -> Backend:
     from .backends.iterative import IterativeBackend
 
@@ -92,6 +99,7 @@ BACKEND_FACTORIES: dict[str, Callable[[argparse.Namespace], Backend]] = {
     "hosts": _make_hosts,
     "system": _make_system,
     "cares": _make_cares,
+    "native": _make_native,
     "iterative": _make_iterative,
 }
 

@@ -20,7 +20,13 @@ from 198.18.0.0/15 (RFC 2544's benchmarking range).
 * ``dnspython->unbound``   - ``dns.asyncresolver.Resolver(configure=False)`` (a stub) through
                              an unbound restarted just before;
 * ``pycares->unbound warm`` - information only: the same names again, unbound's cache warm
-                             (the ceiling of any stub client here).
+                             (the ceiling of any stub client here);
+* ``iterative, dnspython parse`` (``--compare-parsers``) - the iterative backend with the
+                             native fast parser off: every reply parsed by dnspython (the old path);
+* ``iterative backend alone`` (``--layer``) - ``IterativeBackend.resolve`` without the
+                             ``Resolver``: the difference is the resolver layer's cost;
+* ``native->unbound``      (``--native``) - ``Resolver`` + ``NativeBackend`` (the native stub)
+                             through an unbound restarted just before.
 
 Why NSD: the project's Python lab servers (``asyncresolve.testing``, ``--lab python``,
 kept for comparison) answer ~4,000 queries per second, so with them every client ran at
@@ -28,11 +34,12 @@ the lab's rate and the figures measured the lab. NSD answers ~100k qps here, so 
 clients (and unbound) are what is measured.
 
 Every answer's address is checked; errors and wrong answers are counted per client and
-printed. Each pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run
-is ``--rounds`` rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold),
-and iterative > dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop
-(same servers, same run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback
-addresses are used.
+printed, with this process's CPU time per name (the client's own cost: for the stub
+clients it leaves out unbound's work, for the iterative backend it is all of it). Each
+pass is bounded (10 s per name, ``--pass-limit`` per pass) and the run is ``--rounds``
+rounds (best kept). Targets: iterative >= 0.3 x pycares->unbound (cold), and iterative >
+dnspython->unbound (cold). ``--uvloop`` repeats everything on uvloop (same servers, same
+run). Needs root (port 53), ``nsd`` and ``unbound``; only loopback addresses are used.
 
 Run: ``python benchmarks/bench_iterative.py [--uvloop] [--per-level 2] [--rounds 3]``.
 """
@@ -59,7 +66,9 @@ from pathlib import Path
 import dns.asyncresolver
 import pycares
 
+from asyncresolve.backends.base import Query
 from asyncresolve.backends.iterative import IterativeBackend
+from asyncresolve.backends.native import NativeBackend
 from asyncresolve.resolver import Resolver
 from asyncresolve.testing.peers import NSD, Unbound, port_is_free, random_loopback_block
 
@@ -182,6 +191,7 @@ class PassResult:
     wrong: int
     note: str = ""
     first_error: str = ""
+    cpu_per_name: float = 0.0  # this process's CPU time per name, in microseconds
 
     @property
     def failures(self) -> int:
@@ -219,26 +229,30 @@ async def run_pass(label: str, names: list[str], expected: dict[str, str], concu
 
     gc.collect()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     try:
         async with asyncio.timeout(limit):
             await asyncio.gather(*(worker() for _ in range(concurrency)))
     except TimeoutError:
         first_error = first_error or f"pass cut after {limit:.0f} s"
     elapsed = time.perf_counter() - started
+    cpu = (time.process_time() - cpu_started) / max(len(names), 1) * 1e6
     missing = len(names) - ok - errors - wrong
-    return PassResult(label, elapsed, ok, errors + missing, wrong, first_error=first_error)
+    return PassResult(label, elapsed, ok, errors + missing, wrong, first_error=first_error, cpu_per_name=cpu)
 
 
 async def bench_iterative(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
-                          concurrency: int, limit: float) -> PassResult:
+                          concurrency: int, limit: float, *, fast_parse: bool = True) -> PassResult:
     backend = IterativeBackend(root_hints=root_hints, port=53)
+    backend.transport.fast_parse = fast_parse
+    label = "iterative" if fast_parse else "iterative, dnspython parse"
     resolver = Resolver(backends=[backend], timeout=PER_NAME_TIMEOUT)
     try:
         async def one(name: str) -> str | None:
             answer = await resolver.resolve(name, "A")
             return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
 
-        result = await run_pass("iterative", names, expected, concurrency, one, limit)
+        result = await run_pass(label, names, expected, concurrency, one, limit)
     finally:
         await resolver.aclose()
     s = backend.stats
@@ -276,6 +290,36 @@ async def bench_pycares(label: str, server: str, names: list[str], expected: dic
         channel.close()
 
 
+async def bench_iterative_alone(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
+                                concurrency: int, limit: float) -> PassResult:
+    """``IterativeBackend.resolve`` without the ``Resolver`` (its own infrastructure cache only):
+    the difference with ``iterative`` is the resolver layer's cost on a miss."""
+    backend = IterativeBackend(root_hints=root_hints, port=53)
+    loop = asyncio.get_running_loop()
+    try:
+        async def one(name: str) -> str | None:
+            answer = await backend.resolve(Query(name, "A", loop.time() + PER_NAME_TIMEOUT))
+            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+
+        return await run_pass("iterative backend alone", names, expected, concurrency, one, limit)
+    finally:
+        await backend.aclose()
+
+
+async def bench_native(server: str, names: list[str], expected: dict[str, str],
+                       concurrency: int, limit: float) -> PassResult:
+    """The native stub (``Resolver`` + ``NativeBackend``) through unbound: information."""
+    resolver = Resolver(backends=[NativeBackend([server], timeout=2.0)], timeout=PER_NAME_TIMEOUT)
+    try:
+        async def one(name: str) -> str | None:
+            answer = await resolver.resolve(name, "A")
+            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+
+        return await run_pass("native->unbound", names, expected, concurrency, one, limit)
+    finally:
+        await resolver.aclose()
+
+
 async def bench_dnspython(server: str, names: list[str], expected: dict[str, str],
                           concurrency: int, limit: float) -> PassResult:
     resolver = dns.asyncresolver.Resolver(configure=False)
@@ -294,7 +338,8 @@ async def bench_dnspython(server: str, names: list[str], expected: dict[str, str
 # -- the rounds ------------------------------------------------------------------------------
 def show(result: PassResult) -> None:
     extra = f"  ({result.note})" if result.note else ""
-    print(f"  {result.label:<24} {result.elapsed:7.2f} s  {result.qps:8.0f} qps  "
+    print(f"  {result.label:<26} {result.elapsed:7.2f} s  {result.qps:8.0f} qps  "
+          f"cpu {result.cpu_per_name:6.1f} us/name  "
           f"failures {result.failures} (errors {result.errors}, wrong {result.wrong}){extra}", flush=True)
     if result.first_error:
         print(f"  {'':<24} first failure: {result.first_error}", flush=True)
@@ -316,11 +361,18 @@ async def run_rounds(args: argparse.Namespace, root_hints: list[ServerAddr], unb
     for round_ in range(args.rounds):
         print(f" round {round_ + 1}", flush=True)
         keep(await bench_iterative(root_hints, names, expected, conc, limit))
+        if args.compare_parsers:
+            keep(await bench_iterative(root_hints, names, expected, conc, limit, fast_parse=False))
+        if args.layer:
+            keep(await bench_iterative_alone(root_hints, names, expected, conc, limit))
         await unbound.restart()
         keep(await bench_pycares("pycares->unbound", unbound.address, names, expected, conc, limit))
         keep(await bench_pycares("pycares->unbound warm", unbound.address, names, expected, conc, limit))
         await unbound.restart()
         keep(await bench_dnspython(unbound.address, names, expected, conc, limit))
+        if args.native:
+            await unbound.restart()
+            keep(await bench_native(unbound.address, names, expected, conc, limit))
     return best
 
 
@@ -332,7 +384,8 @@ def verdict(loop_name: str, best: dict[str, PassResult]) -> bool:
     ok = ratio >= TARGET_VS_PYCARES and vs_stub > 1 and clean
     print(f"[{loop_name}] best of rounds:")
     for r in best.values():
-        print(f"  {r.label:<24} {r.qps:8.0f} qps  failures {r.failures}")
+        versus = r.qps / pc.qps if pc.qps else 0.0
+        print(f"  {r.label:<26} {r.qps:8.0f} qps  {versus:5.2f} x pycares->unbound  failures {r.failures}")
     print(f"  iterative / pycares->unbound (cold)   = {ratio:5.2f}  target >= {TARGET_VS_PYCARES}  "
           f"{'OK' if ratio >= TARGET_VS_PYCARES else 'FAIL'}")
     print(f"  iterative / dnspython->unbound (cold) = {vs_stub:5.2f}  target > 1     "
@@ -390,6 +443,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lab", choices=("nsd", "python"), default="nsd",
                         help="who serves the hierarchy (python: the old ~4k qps lab, for comparison)")
     parser.add_argument("--uvloop", action="store_true", help="repeat everything on uvloop")
+    parser.add_argument("--compare-parsers", action="store_true",
+                        help="also run the iterative backend with dnspython's parser only (the old path)")
+    parser.add_argument("--layer", action="store_true",
+                        help="also run IterativeBackend.resolve alone (the resolver layer's cost is the difference)")
+    parser.add_argument("--native", action="store_true",
+                        help="also run the native stub (NativeBackend) through a cold unbound")
     return parser.parse_args(argv)
 
 

@@ -13,6 +13,7 @@ import dns.rrset
 import pytest
 
 from asyncresolve.backends.iterative.transport import Transport
+from asyncresolve.wire import MessageView, from_message
 
 NAMES = ["example.test.", "www.example.test.", "_sip._tcp.example.test.", "xn--bcher-kva.example.",
          ".".join(["a" * 63] * 3) + ".", "test."]
@@ -82,10 +83,20 @@ def test_parse_matches_dnspython_full_parse(case):
     parsed = transport._parse(wire, question)
     assert parsed is not None
     assert (parsed.id, parsed.flags, parsed.rcode()) == (reference.id, reference.flags, reference.rcode())
+    if isinstance(parsed, MessageView):  # the fast parser's reading: all of it equals dnspython's
+        assert parsed.response == from_message(reference)
+        return
     assert parsed.question == reference.question
     assert parsed.answer == reference.answer
     if case != "final answer":  # everything but a final answer is parsed whole
         assert parsed == reference
+
+
+def test_ordinary_replies_take_the_fast_path():
+    transport = Transport()
+    question = transport._question("www.example.test.", "A")
+    for case in ("final answer", "cname chain", "referral", "nxdomain", "nodata", "servfail"):
+        assert isinstance(transport._parse(response_for(transport, question, **CASES[case]), question), MessageView)
 
 
 def test_parse_ignores_replies_to_another_question():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from .base import Backend, NotMine, Query
 from .cares import CaresBackend
 from .hosts import HostsBackend, parse_hosts
+from .native import NativeBackend
 from .system import SystemBackend
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "CaresBackend",
     "HostsBackend",
     "IterativeBackend",
+    "NativeBackend",
     "NotMine",
     "Query",
     "SystemBackend",

@@ -66,6 +66,15 @@ class _Outcome:
         self.elapsed = elapsed
 
 
+class _Flight:
+    """An upstream exchange in flight; ``future`` exists once a second resolution waits for it."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[_Outcome] | None = None
+
+
 class IterativeBackend(Backend):
     """Resolves by walking down from the root servers, like unbound's iterator.
 
@@ -145,7 +154,7 @@ class IterativeBackend(Backend):
         )
         self.trace = trace
         self.stats = IterativeStats()
-        self._inflight: dict[tuple[str, str, str], asyncio.Future[_Outcome]] = {}
+        self._inflight: dict[tuple[str, str, str], _Flight] = {}
         self._subs: dict[tuple[str, str], asyncio.Future[Answer | ResolveError]] = {}
         self._closed = False
 
@@ -166,6 +175,7 @@ class IterativeBackend(Backend):
 
     async def aclose(self) -> None:
         self._closed = True
+        self.transport.close()
 
     # -- tracing ------------------------------------------------------------------------
     async def resolve_with_trace(self, name: str, rdtype: str | int = "A", timeout: float = 5.0) -> TraceResult:
@@ -236,20 +246,23 @@ class IterativeBackend(Backend):
             # the same question to the same zone is already on the wire: share its reply
             self.stats.coalesced += 1
             started = time.monotonic()
+            if pending.future is None:
+                pending.future = asyncio.get_running_loop().create_future()
             try:
-                outcome = await asyncio.wait_for(asyncio.shield(pending), timeout)
+                outcome = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
             except TimeoutError:
                 outcome = _Outcome(action.server, error="timeout")
             self._deliver(res, outcome, time.monotonic() - started)
             return
-        future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        flight = _Flight()
+        self._inflight[key] = flight
         outcome = _Outcome(action.server, error="failed: cancelled")
         try:
             outcome = await self._ask(action, timeout, limit)
         finally:
             del self._inflight[key]
-            future.set_result(outcome)
+            if flight.future is not None:  # made only when another resolution waits on it
+                flight.future.set_result(outcome)
         self._deliver(res, outcome, outcome.elapsed)
 
     async def _ask(self, action: SendQuery, timeout: float, limit: float) -> _Outcome:

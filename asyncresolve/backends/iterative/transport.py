@@ -6,19 +6,25 @@ address and port, carries the query's ID and echoes its question (exactly, case
 included, when 0x20 randomisation is on); anything else is counted and ignored, and
 the wait goes on. A reply with the TC bit set is retried over TCP (RFC 7766) with the
 usual two-byte length prefix. Queries carry EDNS0 with a 1232-byte buffer (RFC 6891).
-Wire format is dnspython's: queries are its rendering of a query cut into a template
-(only ID, name and type change), responses are parsed by ``dns.message.from_wire``
-(a final answer only up to its answer section: see ``Transport._parse``). On the
-standard selector loop the socket is watched with ``add_reader``; on other loops
-(uvloop) through their own datagram transport, which is cheaper there.
+Queries are dnspython's rendering of a query cut into a template (only ID, name and
+type change). Responses are read by the native fast parser (``asyncresolve.wire``, held
+identical to dnspython's reading by differential tests) and handed to the engine as a
+``MessageView``; what it declines is parsed by ``dns.message.from_wire`` (a final answer
+only up to its answer section: see ``Transport._parse``). On the
+standard selector loop the sockets are watched through one epoll set of the transport's
+own (registered once with ``add_reader``: one ``epoll_ctl`` per query instead of the
+loop's reader bookkeeping); on other loops (uvloop) through their own datagram
+transport, which measured faster there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import contextlib
 import errno
 import secrets
+import select
 import socket
 import struct
 import time
@@ -32,13 +38,15 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 
+from ... import wire
 from .servers import ServerAddr
 from .wirecheck import sections_hold_together
 
 _IN = dns.rdataclass.IN
-_TC = dns.flags.TC
+_TC = int(dns.flags.TC)  # a plain int: Flag.__rand__ is slow Python code
 _TC_BYTE = dns.flags.TC >> 8  # in the first byte of the flags (header byte 2)
 _AA_BYTE = dns.flags.AA >> 8
+_QR_FLAG = int(dns.flags.QR)
 _QTAIL = struct.Struct("!HH")  # QTYPE, QCLASS
 _rdtypes: dict[str, int] = {}
 _PARSE_IN_THREAD = 8192  # bytes of a TCP reply above which dnspython parses it off the loop
@@ -82,6 +90,7 @@ class TransportStats:
     ignored: int = 0  # datagrams from the wrong address/port, with the wrong ID or question
     malformed: int = 0
     timeouts: int = 0
+    fast_parsed: int = 0  # responses read by the native fast parser (the rest by dnspython)
 
 
 def randomise_case(name: str) -> str:
@@ -96,12 +105,54 @@ def randomise_case(name: str) -> str:
     return "".join(out)
 
 
+_random = wire.RandomSource()
+
+
 def _random_port() -> int:
-    """Uniform in 1024..65535 (rejection sampling on 16 random bits: cheaper than randbelow)."""
+    """Uniform in 1024..65535 (rejection sampling on 16 bits of the OS's CSPRNG, read in blocks)."""
     while True:
-        port = secrets.randbits(16)
+        port = _random.u16()
         if port >= 1024:
             return port
+
+
+class _WireName(dns.name.Name):
+    """The query name as sent (0x20 applied), built on the wire form (``wire.name_to_wire``).
+
+    The send path only needs ``to_wire()``, which returns the bytes at hand; dnspython's
+    ``labels`` (for comparisons with a reply parsed by dnspython) are read from them only
+    when asked. Building a ``dns.name.Name`` from text per query cost five times as much.
+    """
+
+    __slots__ = ("_labels", "_wire")
+    _labels: tuple[bytes, ...] | None
+    _wire: bytes
+
+    def __init__(self, qname: str, use_0x20: bool) -> None:  # (Name.__init__ is not called)
+        name_wire = wire.name_to_wire(qname)
+        object.__setattr__(self, "_wire", wire.randomise_case(name_wire, _random) if use_0x20 else name_wire)
+        object.__setattr__(self, "_labels", None)
+
+    @property
+    def labels(self) -> tuple[bytes, ...]:  # type: ignore[override]
+        labels = self._labels
+        if labels is None:
+            data = self._wire
+            out = []
+            p = 0
+            while data[p]:
+                out.append(data[p + 1:p + 1 + data[p]])
+                p += 1 + data[p]
+            out.append(b"")
+            labels = tuple(out)
+            object.__setattr__(self, "_labels", labels)
+        return labels
+
+    def to_wire(self, file: Any = None, compress: Any = None, origin: Any = None,  # type: ignore[override]
+                canonicalize: bool = False) -> bytes | None:
+        if file is None and compress is None and not canonicalize:
+            return self._wire
+        return dns.name.Name(self.labels).to_wire(file, compress, origin, canonicalize)
 
 
 class Transport:
@@ -122,6 +173,12 @@ class Transport:
     ) -> None:
         self.edns_payload = edns_payload
         self.use_0x20 = use_0x20
+        wire.load_rdata_classes()  # dnspython reads what the fast parser declines
+        #: read replies with the native fast parser first (off: dnspython only, for comparisons)
+        self.fast_parse = True
+        #: on the selector loop, watch the per-query sockets through one epoll set of our own (Linux)
+        self.use_poller = True
+        self._poller: _Poller | None = None
         self._allowed = allowed
         self.stats = TransportStats()
         self.max_udp_reply = max(512, edns_payload)
@@ -145,6 +202,12 @@ class Transport:
             wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs  # type: ignore[arg-type]
         )
 
+    def close(self) -> None:
+        """Release the epoll set (the transport still works after: it makes a new one)."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.close()
+
     def matches(self, query: dns.message.Message, response: dns.message.Message) -> bool:
         """Same ID and the same question (case-sensitively under 0x20)."""
         asked = query.question[0]
@@ -162,6 +225,17 @@ class Transport:
             return got.name.labels == name.labels  # type: ignore[no-any-return]
         return got.name == name  # type: ignore[no-any-return]
 
+    def _fast_answers(self, response: wire.WireResponse, question: _Question) -> bool:
+        """``_answers`` for a fast-parsed response: the question compared on the wire (0x20: exactly)."""
+        if response.id != question.qid or not response.flags & _QR_FLAG or response.qname is None:
+            return False  # (the fast parser declines every opcode but QUERY)
+        if response.qtype != question.rdtype or response.qclass != _IN:
+            return False
+        sent = question.wire[12:12 + len(response.qname)]
+        if self.use_0x20:
+            return response.qname == sent
+        return response.qname.lower() == sent.lower()
+
     def _question(self, qname: str, qtype: str, edns: bool = True) -> _Question:
         """The query to send: a random ID, the name (0x20 applied) and its wire form.
 
@@ -170,8 +244,7 @@ class Transport:
         name (``Name.to_wire``) and the type change from query to query. Building and
         rendering a ``Message`` per query cost more than the rest of the send path.
         """
-        wire_name = randomise_case(qname) if self.use_0x20 else qname
-        name = dns.name.from_text(wire_name)
+        name = _WireName(qname, self.use_0x20)
         rdtype = _rdtypes.get(qtype)
         if rdtype is None:
             rdtype = _rdtypes[qtype] = int(dns.rdatatype.from_text(qtype))
@@ -195,6 +268,17 @@ class Transport:
         else is parsed whole. (So an EDNS extended RCODE is not seen on such an answer:
         with EDNS version 0 and no cookies sent, none can apply to it.)
         """
+        try:
+            if not self.fast_parse:
+                raise wire.DECLINE
+            fast = wire.parse_fast(data)
+        except wire.Decline:
+            pass
+        else:
+            self.stats.fast_parsed += 1
+            if not self._fast_answers(fast, question):
+                return None
+            return wire.MessageView(fast)  # type: ignore[return-value]
         if ((data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE
                 and data[6:8] != b"\0\0" and sections_hold_together(data)):
             head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
@@ -250,7 +334,17 @@ class Transport:
         try:
             sock.setblocking(False)
             _bind_random(sock, family)
-            if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            selector_loop = isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+            if _HAVE_EPOLL and self.use_poller and selector_loop:
+                # one epoll set of our own, watched by the loop: a socket per query costs one
+                # epoll_ctl, not the loop's reader bookkeeping (measured on the selector loop;
+                # on uvloop the nested epoll set added latency and its endpoint was faster)
+                poller = self._poller
+                if poller is None or poller.loop is not loop:
+                    poller = self._poller = _Poller(loop, self._poller)
+                fd = sock.fileno()
+                poller.watch(fd, sock, exchange)
+            elif selector_loop:
                 # the standard selector loop: a reader callback is the cheapest there
                 fd = sock.fileno()
                 loop.add_reader(fd, _read_all, sock, exchange)
@@ -278,7 +372,10 @@ class Transport:
                     handle.cancel()
             finally:
                 if fd >= 0:
-                    loop.remove_reader(fd)
+                    if _HAVE_EPOLL and self.use_poller and selector_loop:
+                        self._poller.unwatch(fd)  # type: ignore[union-attr]
+                    else:
+                        loop.remove_reader(fd)
         finally:
             if transport is not None:
                 transport.close()  # closes the socket
@@ -389,6 +486,48 @@ def _read_all(sock: socket.socket, exchange: _Exchange) -> None:
             exchange.error_received(exc)
             return
         exchange.datagram_received(data, addr)
+
+
+_HAVE_EPOLL = hasattr(select, "epoll")
+
+
+class _Poller:
+    """An epoll set watched by the loop as one reader: the sockets of the queries in flight.
+
+    Registering a fresh socket is one ``epoll_ctl``; when any is readable the loop calls
+    ``_dispatch``, which reads the sockets that are ready. Level-triggered, so what is
+    not read in one round is reported again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, previous: _Poller | None) -> None:
+        if previous is not None:
+            previous.close()  # it belonged to another (probably closed) loop
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.waiting: dict[int, tuple[socket.socket, _Exchange]] = {}
+        loop.add_reader(self.epoll.fileno(), self._dispatch)
+
+    def watch(self, fd: int, sock: socket.socket, exchange: _Exchange) -> None:
+        self.epoll.register(fd, select.EPOLLIN)
+        self.waiting[fd] = (sock, exchange)
+
+    def unwatch(self, fd: int) -> None:
+        if self.waiting.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(fd)
+
+    def _dispatch(self) -> None:
+        waiting = self.waiting
+        for fd, _ in self.epoll.poll(0):
+            entry = waiting.get(fd)
+            if entry is not None:
+                _read_all(*entry)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the loop may be closed already
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+        self.waiting.clear()
 
 
 def _expire(future: asyncio.Future[dns.message.Message]) -> None:

@@ -1,0 +1,632 @@
+"""``NativeBackend``: a stub resolver in pure Python on the native wire codec and a lean socket layer.
+
+It asks the configured recursive servers (``nameservers=``, like ``CaresBackend``) and gives
+the same ``Answer`` semantics: every record with its TTL, NXDOMAIN/NODATA with the SOA of
+the authority section and its RFC 2308 negative TTL, the CNAME chain, TCP when a reply is
+truncated, EDNS0, one hard deadline per query.
+
+How it is fast:
+
+* Queries come from a template (``asyncresolve.wire``): only the ID, the name (0x20
+  applied) and the type are written per query.
+* Replies are read by the fast parser; anything it declines goes to dnspython.
+* A small pool of non-blocking UDP sockets per address family is watched with the loop's
+  reader callbacks (``loop.add_reader``): no transport or protocol object per query, one
+  ``recvfrom`` per datagram, and the reply is turned into the ``Answer`` inside the callback.
+* Retransmission timers are one deque per backend (every first try has the same timeout,
+  so expiries come in order) swept by one timer; deadlines shorter than a try go to a heap.
+
+Forgery resistance (RFC 5452): every socket is bound to a random port and replaced by a
+fresh random-port socket after ``udp_max_queries`` queries; IDs are random (from the
+OS's CSPRNG), the question's case is randomised (0x20, on by default) and a reply counts
+only if it comes from the server's address and port, has QR set, opcode QUERY, the
+query's ID and its question byte for byte. Anything else is counted and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import heapq
+import ipaddress
+import itertools
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dns.rcode
+import dns.rdatatype
+
+from .. import wire
+from .._compat import timeout_at
+from ..answer import Answer
+from ..errors import (
+    NetworkError,
+    NoAnswer,
+    NXDomain,
+    ResolveError,
+    ResolverClosed,
+    ResolveTimeout,
+    ServFail,
+)
+from ..records import CNAMERecord, Record, SOARecord
+from .base import Backend, NotMine, Query
+
+__all__ = ["NativeBackend", "NativeStats"]
+
+SOURCE = "native"
+UNSUPPORTED_TYPES = frozenset({"ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB"})
+_CNAME = 5
+_SOA = 6
+_IN = 1
+_SWEEP_GRANULARITY = 0.005
+_TRUNCATED = object()
+_codes: dict[str, int] = {}
+
+
+@dataclass(slots=True)
+class NativeStats:
+    """Counters of one backend (for tests, benchmarks and forgery checks)."""
+
+    queries: int = 0
+    udp_sent: int = 0
+    retransmits: int = 0
+    tcp_queries: int = 0
+    truncated: int = 0
+    ignored: int = 0  # datagrams from the wrong address, with the wrong ID or question, not a response
+    malformed: int = 0
+    fast_parsed: int = 0
+    slow_parsed: int = 0
+    sockets_opened: int = 0
+    timeouts: int = 0
+
+
+Server = tuple[str, int]
+
+
+class _Pending:
+    """One query in flight."""
+
+    __slots__ = ("attempt", "first", "future", "qid", "qname_wire", "qtype", "query", "question", "server",
+                 "sock", "wire")
+
+    def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any]) -> None:
+        self.query = query
+        self.qtype = qtype
+        self.future = future
+        self.attempt = 0
+        self.first = 0  # index of the first server asked (rotate)
+        self.qid = 0
+        self.qname_wire = b""
+        self.question = b""
+        self.wire = b""
+        self.server: Server = ("", 0)
+        self.sock: _Socket | None = None
+
+
+class _Socket:
+    """One UDP socket on a random port, shared by many queries (told apart by ID)."""
+
+    __slots__ = ("fd", "pending", "retired", "sock", "used")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.pending: dict[int, _Pending] = {}
+        self.used = 0
+        self.retired = False
+
+
+def _parse_server(server: str | tuple[str, int], port: int) -> Server:
+    if isinstance(server, tuple):
+        host, server_port = str(server[0]), int(server[1])
+    else:
+        text = str(server).strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            server_port = int(rest[1:]) if rest.startswith(":") else port
+        elif text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+            server_port = int(port_text)
+        else:
+            host, server_port = text, port
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"nameserver must be an IP address (port optional): {server!r}") from None
+    if not 0 < server_port < 65536:
+        raise ValueError(f"bad port in nameserver {server!r}")
+    return str(address), server_port
+
+
+def _code(rdtype: str) -> int:
+    code = _codes.get(rdtype)
+    if code is None:
+        code = _codes[rdtype] = int(dns.rdatatype.from_text(rdtype))
+    return code
+
+
+def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> Answer | ResolveError:
+    """The ``Answer`` or error a stub reply means for (``name``, ``rdtype``).
+
+    The answer is the records of the asked type owned by the end of the CNAME chain that
+    starts at ``name`` (records owned by other names are not returned); NXDOMAIN and NODATA
+    carry the authority section's SOA (the first, as c-ares takes it) and
+    ``ttl`` = min(SOA TTL, SOA MINIMUM). A CNAME loop or a chain longer than 16 is
+    ``ServFail``; any rcode but NOERROR and NXDOMAIN is ``ServFail`` with that rcode.
+    """
+    rcode = response.rcode()
+    if rcode != 0 and rcode != 3:
+        return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=dns.rcode.to_text(rcode))  # type: ignore[arg-type]
+    answer = response.answer
+    if rcode == 0 and len(answer) == 1:  # the usual reply: one RRset of the name and type asked
+        only = answer[0]
+        if only[0] == name and only[1] == qtype and only[2] == _IN:
+            return Answer(name, rdtype, wire.records(only), SOURCE)
+    cnames: dict[str, wire.RRset] | None = None
+    matching: list[wire.RRset] = []
+    for rrset in response.answer:
+        if rrset[2] != _IN:
+            continue
+        if rrset[1] == qtype:
+            matching.append(rrset)
+        elif rrset[1] == _CNAME:
+            if cnames is None:
+                cnames = {}
+            cnames.setdefault(rrset[0], rrset)
+    target = name
+    chain: list[CNAMERecord] = []
+    if cnames:
+        while target in cnames:
+            link = cnames[target]
+            record = CNAMERecord(target, link[3], link[4][0])
+            chain.append(record)
+            target = record.target
+            if len(chain) > 16 or target == name or any(c.name == target for c in chain):
+                return ServFail(f"CNAME loop or chain too long at {target}", name=name, rdtype=rdtype,
+                                source=SOURCE, rcode="SERVFAIL")
+    found: list[Record] = []
+    for rrset in matching:
+        if rrset[0] == target:
+            found.extend(wire.records(rrset))
+    if rcode == 0 and found:
+        if chain:
+            return Answer(name, rdtype, found, SOURCE, cname_chain=chain, canonical_name=target)
+        return Answer(name, rdtype, found, SOURCE)
+    soa: SOARecord | None = None
+    for rrset in response.authority:
+        if rrset[1] == _SOA and rrset[2] == _IN:
+            first = wire.records(rrset)[0]
+            assert isinstance(first, SOARecord)
+            soa = first
+            break
+    kind = NXDomain if rcode == 3 else NoAnswer
+    return kind(name=name, rdtype=rdtype, source=SOURCE, ttl=soa.negative_ttl if soa is not None else None,
+                soa=soa, cname_chain=tuple(chain), canonical_name=target if chain else None)
+
+
+class NativeBackend(Backend):
+    """A stub resolver on the native codec and socket layer (see the module docstring).
+
+    :param nameservers: IP addresses, each optionally with a port (``"127.0.0.1:5353"``,
+        ``"[::1]:5353"``, ``("127.0.0.1", 5353)``); ``None`` reads the ``nameserver`` lines
+        of ``resolv_conf`` at first use (in a worker thread).
+    :param port: the port of nameservers given without one.
+    :param timeout: first-try timeout per server, in seconds; it doubles at every round
+        through the servers. The query's deadline always wins.
+    :param tries: rounds through the servers.
+    :param rotate: start each query at the next server instead of the first.
+    :param edns_payload: EDNS0 UDP payload size advertised (1232); 0 sends no OPT record.
+    :param use_0x20: randomise the case of the query name and require it echoed exactly.
+    :param sockets: UDP sockets per address family (each on its own random port).
+    :param udp_max_queries: queries per socket before it is replaced by a fresh random-port one.
+    :param receive_buffer: ``SO_RCVBUF`` of the sockets (replies come in bursts).
+    """
+
+    name = SOURCE
+    honours_deadline = True
+
+    def __init__(
+        self,
+        nameservers: Sequence[str | tuple[str, int]] | None = None,
+        port: int = 53,
+        *,
+        timeout: float = 1.0,
+        tries: int = 3,
+        rotate: bool = False,
+        edns_payload: int = 1232,
+        use_0x20: bool = True,
+        sockets: int = 4,
+        udp_max_queries: int = 256,
+        receive_buffer: int | None = 1 << 20,
+        resolv_conf: str | os.PathLike[str] = "/etc/resolv.conf",
+    ) -> None:
+        if not timeout > 0 or tries < 1 or sockets < 1 or udp_max_queries < 1:
+            raise ValueError("timeout must be > 0; tries, sockets and udp_max_queries >= 1")
+        self._servers: list[Server] | None = (
+            [_parse_server(s, port) for s in nameservers] if nameservers is not None else None
+        )
+        if self._servers is not None and not self._servers:
+            raise ValueError("no nameservers")
+        self._port = port
+        self._resolv_conf = os.fspath(resolv_conf)
+        self.timeout = timeout
+        self.tries = tries
+        self.rotate = rotate
+        self.use_0x20 = use_0x20
+        self.edns_payload = edns_payload
+        self._pool_size = sockets
+        self._max_uses = udp_max_queries
+        self._rcvbuf = receive_buffer
+        wire.load_rdata_classes()
+        self._template = wire.QueryTemplate(recursion_desired=True, edns_payload=edns_payload)
+        self._random = wire.RandomSource()
+        self.stats = NativeStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pools: dict[int, list[_Socket]] = {}
+        self._all: set[_Socket] = set()
+        self._turn = itertools.count()
+        self._first = itertools.count()
+        self._expiries: collections.deque[tuple[float, int, _Pending]] = collections.deque()
+        self._early: list[tuple[float, int, int, _Pending]] = []  # heap: expiries before the next try's
+        self._seq = itertools.count()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
+        self._closed = False
+
+    # -- the Backend protocol -------------------------------------------------------------
+    def supports(self, rdtype: str) -> bool:
+        return rdtype not in UNSUPPORTED_TYPES
+
+    @property
+    def nameservers(self) -> list[Server] | None:
+        return list(self._servers) if self._servers is not None else None
+
+    async def resolve(self, query: Query) -> Answer:
+        if query.rdtype in UNSUPPORTED_TYPES:
+            raise NotMine(query.rdtype)  # (for wrappers that do not ask ``supports`` first)
+        if self._closed:
+            raise ResolverClosed("the native backend is closed", name=query.name, source=SOURCE)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        if self._servers is None:
+            await self._read_servers()
+        qtype = _code(query.rdtype)
+        future: asyncio.Future[Any] = loop.create_future()
+        pending = _Pending(query, qtype, future)
+        self.stats.queries += 1
+        if self.rotate:
+            pending.first = next(self._first) % len(self._servers)  # type: ignore[arg-type]
+        try:
+            self._send(pending, loop.time())
+            result = await future
+            if result is _TRUNCATED:
+                result = await self._tcp(pending)
+                if self._closed:  # closed while the TCP exchange ran: nothing comes out of it
+                    raise ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
+        except asyncio.CancelledError:
+            self._forget(pending)
+            raise
+        finally:
+            # its timer entries stay queued until they expire: keep them light (no answer, no future)
+            pending.attempt = -1
+            pending.future = pending.wire = None  # type: ignore[assignment]
+        if isinstance(result, Answer):
+            return result
+        raise result
+
+    async def aclose(self) -> None:
+        """Fail what is in flight with ``ResolverClosed`` and close the sockets."""
+        self._closed = True
+        self._teardown(ResolverClosed("the native backend was closed", source=SOURCE))
+
+    # -- set-up ----------------------------------------------------------------------------
+    async def _read_servers(self) -> None:
+        from .cares import read_resolv_conf
+
+        found = await asyncio.to_thread(read_resolv_conf, self._resolv_conf)
+        if self._servers is None:
+            self._servers = [_parse_server(s, self._port) for s in found]
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Sockets and timers belong to one loop: a new loop gets fresh ones."""
+        if self._loop is not None:
+            self._teardown(ResolverClosed("the event loop changed", source=SOURCE))
+        self._loop = loop
+
+    def _teardown(self, error: ResolveError) -> None:
+        for usock in list(self._all):
+            for pending in list(usock.pending.values()):
+                _fail(pending, error)
+            usock.pending.clear()
+            self._close_socket(usock)
+        self._pools.clear()
+        for _, _, pending in self._expiries:
+            _fail(pending, error)
+        self._expiries.clear()
+        self._early.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _open_socket(self, family: int) -> _Socket:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if self._rcvbuf:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
+            _bind_random(sock, family, self._random)
+            usock = _Socket(sock)
+            assert self._loop is not None
+            self._loop.add_reader(usock.fd, self._on_readable, usock)
+        except BaseException:
+            sock.close()
+            raise
+        self._all.add(usock)
+        self.stats.sockets_opened += 1
+        return usock
+
+    def _close_socket(self, usock: _Socket) -> None:
+        if usock in self._all:
+            self._all.discard(usock)
+            with contextlib.suppress(Exception):  # the loop may be closed already
+                assert self._loop is not None
+                self._loop.remove_reader(usock.fd)
+            usock.sock.close()
+
+    def _socket_for(self, family: int) -> _Socket:
+        pool = self._pools.get(family)
+        if pool is None:
+            pool = self._pools[family] = []
+        if len(pool) < self._pool_size:
+            usock = self._open_socket(family)
+            pool.append(usock)
+        else:
+            index = next(self._turn) % len(pool)
+            usock = pool[index]
+            if usock.used >= self._max_uses:
+                usock.retired = True
+                if not usock.pending:
+                    self._close_socket(usock)
+                usock = pool[index] = self._open_socket(family)
+        usock.used += 1
+        return usock
+
+    # -- sending and timers ------------------------------------------------------------------
+    def _send(self, pending: _Pending, now: float) -> None:
+        servers = self._servers
+        assert servers is not None
+        attempt = pending.attempt
+        server = servers[(pending.first + attempt) % len(servers)]
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+        usock = self._socket_for(family)
+        random = self._random
+        qid = random.u16()
+        while qid in usock.pending:
+            qid = random.u16()
+        if not pending.qname_wire or self.use_0x20:
+            try:
+                name_wire = wire.name_to_wire(pending.query.name)
+            except ValueError as exc:
+                self._settle(pending, ResolveError(str(exc), name=pending.query.name, source=SOURCE))
+                return
+            pending.qname_wire = wire.randomise_case(name_wire, random) if self.use_0x20 else name_wire
+            pending.question = wire.question(pending.qname_wire, pending.qtype)
+        pending.qid = qid
+        pending.server = server
+        pending.sock = usock
+        pending.wire = self._template.render(qid, pending.qname_wire, pending.qtype)
+        try:
+            usock.sock.sendto(pending.wire, server)
+        except OSError as exc:
+            self._settle(pending, NetworkError(f"{server[0]}#{server[1]}: {exc}", name=pending.query.name,
+                                               rdtype=pending.query.rdtype, source=SOURCE))
+            return
+        usock.pending[qid] = pending
+        self.stats.udp_sent += 1
+        # the try's timeout doubles at every round through the servers
+        expires = now + self.timeout * (1 << (attempt // len(servers)))
+        deadline = pending.query.deadline
+        if deadline < expires or attempt:
+            heapq.heappush(self._early, (min(deadline, expires), next(self._seq), attempt, pending))
+            self._arm(min(deadline, expires))
+        else:
+            self._expiries.append((expires, attempt, pending))
+            if self._sweeper is None:
+                self._arm(expires)
+
+    def _arm(self, when: float) -> None:
+        if self._sweeper is not None:
+            if when >= self._sweep_at:
+                return
+            self._sweeper.cancel()
+        assert self._loop is not None
+        self._sweep_at = when
+        self._sweeper = self._loop.call_at(when, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        assert self._loop is not None
+        now = self._loop.time()
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            _, attempt, pending = expiries.popleft()
+            if pending.attempt == attempt and not pending.future.done():
+                self._expire(pending, now)
+        early = self._early
+        while early and early[0][0] <= now:
+            _, _, attempt, pending = heapq.heappop(early)
+            if pending.attempt == attempt and not pending.future.done():
+                self._expire(pending, now)
+        nxt = min(expiries[0][0] + _SWEEP_GRANULARITY if expiries else float("inf"),
+                  early[0][0] if early else float("inf"))
+        if nxt != float("inf"):
+            self._arm(nxt)
+
+    def _expire(self, pending: _Pending, now: float) -> None:
+        """A try timed out: the next server (or the next round), or the deadline's error."""
+        self._unregister(pending)
+        servers = self._servers
+        assert servers is not None
+        tries_left = pending.attempt + 1 < self.tries * len(servers)
+        if now < pending.query.deadline and tries_left:
+            pending.attempt += 1
+            self.stats.retransmits += 1
+            self._send(pending, now)
+            return
+        self.stats.timeouts += 1
+        query = pending.query
+        self._settle(pending, ResolveTimeout(name=query.name, rdtype=query.rdtype, source=SOURCE))
+
+    def _unregister(self, pending: _Pending) -> None:
+        usock = pending.sock
+        if usock is not None:
+            if usock.pending.get(pending.qid) is pending:
+                del usock.pending[pending.qid]
+            if usock.retired and not usock.pending:
+                self._close_socket(usock)
+
+    def _forget(self, pending: _Pending) -> None:
+        self._unregister(pending)
+        pending.attempt = -1  # its timer entries are stale now
+
+    @staticmethod
+    def _settle(pending: _Pending, result: Any) -> None:
+        future = pending.future
+        if not future.done():
+            future.set_result(result)
+
+    # -- receiving -------------------------------------------------------------------------
+    def _on_readable(self, usock: _Socket) -> None:
+        recvfrom = usock.sock.recvfrom
+        pending_by_id = usock.pending
+        stats = self.stats
+        while True:
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue  # an ICMP error queued on the socket: the try's timer handles it
+            if len(data) < 12:
+                stats.ignored += 1
+                continue
+            pending = pending_by_id.get((data[0] << 8) | data[1])
+            if (
+                pending is None
+                or addr[1] != pending.server[1]
+                or addr[0] != pending.server[0]
+                or data[2] & 0xF8 != 0x80  # QR set, opcode QUERY
+                or data[4:6] != b"\0\1"
+                or data[12:12 + len(pending.question)] != pending.question
+            ):
+                stats.ignored += 1
+                continue
+            del pending_by_id[pending.qid]
+            self._receive(pending, data)
+        if usock.retired and not usock.pending:
+            self._close_socket(usock)
+
+    def _receive(self, pending: _Pending, data: bytes) -> None:
+        if data[2] & 0x02:  # TC: the whole answer over TCP
+            self.stats.truncated += 1
+            self._settle(pending, _TRUNCATED)
+            return
+        response = self._parse(data)
+        if response is None:
+            # unusable bytes that match our query: try the next server at once
+            if self._loop is not None:
+                self._expire(pending, self._loop.time())
+            return
+        query = pending.query
+        self._settle(pending, outcome(response, query.name, query.rdtype, pending.qtype))
+
+    def _parse(self, data: bytes) -> wire.WireResponse | None:
+        try:
+            response = wire.parse_fast(data)
+            self.stats.fast_parsed += 1
+            return response
+        except wire.Decline:
+            pass
+        try:
+            response = wire.parse_reference(data)
+        except Exception:
+            self.stats.malformed += 1
+            return None
+        self.stats.slow_parsed += 1
+        return response
+
+    # -- TCP ---------------------------------------------------------------------------------
+    async def _tcp(self, pending: _Pending) -> Answer | ResolveError:
+        query = pending.query
+        ip, port = pending.server
+        assert self._loop is not None
+        remaining = query.deadline - self._loop.time()
+        if remaining <= 0:
+            return ResolveTimeout(name=query.name, rdtype=query.rdtype, source=SOURCE)
+        self.stats.tcp_queries += 1
+        writer = None
+        try:
+            async with timeout_at(query.deadline):
+                try:
+                    reader, writer = await asyncio.open_connection(ip, port)
+                except OSError as exc:
+                    return NetworkError(f"{ip}#{port} (TCP): {exc}", name=query.name, rdtype=query.rdtype,
+                                        source=SOURCE)
+                writer.write(struct.pack("!H", len(pending.wire)) + pending.wire)
+                await writer.drain()
+                size = struct.unpack("!H", await reader.readexactly(2))[0]
+                data = await reader.readexactly(size)
+        except TimeoutError:
+            self.stats.timeouts += 1
+            return ResolveTimeout(name=query.name, rdtype=query.rdtype, source=SOURCE)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            return NetworkError(f"{ip}#{port} (TCP): {exc}", name=query.name, rdtype=query.rdtype, source=SOURCE)
+        finally:
+            if writer is not None:
+                writer.close()
+        response = self._parse(data)
+        if (
+            response is None
+            or response.id != pending.qid
+            or response.qname != pending.qname_wire
+            or response.qtype != pending.qtype
+            or not response.flags & 0x8000
+        ):
+            return NetworkError(f"{ip}#{port} (TCP): unusable response", name=query.name, rdtype=query.rdtype,
+                                source=SOURCE)
+        return outcome(response, query.name, query.rdtype, pending.qtype)
+
+    def __repr__(self) -> str:
+        servers = ",".join(f"{ip}#{port}" for ip, port in self._servers) if self._servers else "resolv.conf"
+        return f"<NativeBackend {servers}>"
+
+
+def _fail(pending: _Pending, error: ResolveError) -> None:
+    future = pending.future
+    if future is not None and not future.done():
+        with contextlib.suppress(RuntimeError):  # a future of a loop that is closed now
+            future.set_exception(error)
+
+
+def _bind_random(sock: socket.socket, family: int, random: wire.RandomSource) -> None:
+    """Bind to an unpredictable port in 1024..65535 (RFC 5452); the kernel's pick after clashes."""
+    host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for _ in range(8):
+        port = random.u16()
+        if port < 1024:
+            continue
+        try:
+            sock.bind((host, port))
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    sock.bind((host, 0))

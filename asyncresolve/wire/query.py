@@ -1,0 +1,105 @@
+"""Queries from pre-rendered templates: only the ID, the name (0x20 applied) and the type change.
+
+A query is the 12-byte header (ID, flags, counts), the question and, with EDNS, an OPT
+record. ``QueryTemplate`` renders the constant parts once; ``render`` joins them with a
+fresh ID and the name's wire form. ``name_to_wire`` memoises the wire form of each name,
+and ``randomise_case`` flips the case of its letters from random bits (0x20 encoding) with
+one XOR over the whole name. Random bits come from ``RandomSource``, which reads the
+operating system's CSPRNG (``os.urandom``) in blocks: IDs, ports and 0x20 bits must not be
+predictable (RFC 5452).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import dns.name
+
+_QTAIL = struct.Struct("!HH")
+_NAME_MEMO_LIMIT = 65_536
+_name_memo: dict[str, bytes] = {}
+# 0x20 at the letters of a name's wire form, 0 elsewhere (length bytes are < 64: never letters)
+_LETTERS = bytes(0x20 if (65 <= c <= 90 or 97 <= c <= 122) else 0 for c in range(256))
+
+
+class RandomSource:
+    """Unpredictable bits from ``os.urandom``, read ``block`` bytes at a time."""
+
+    __slots__ = ("_block", "_buffer", "_pos")
+
+    def __init__(self, block: int = 8192) -> None:
+        self._block = block
+        self._buffer = b""
+        self._pos = 0
+
+    def take(self, count: int) -> bytes:
+        pos = self._pos
+        end = pos + count
+        if end > len(self._buffer):
+            self._buffer = os.urandom(max(self._block, count))
+            pos, end = 0, count
+        self._pos = end
+        return self._buffer[pos:end]
+
+    def u16(self) -> int:
+        return int.from_bytes(self.take(2), "big")
+
+
+def name_to_wire(name: str) -> bytes:
+    """Wire form of an absolute presentation name (``"www.example.com."``)."""
+    wire = _name_memo.get(name)
+    if wire is None:
+        if "\\" in name:
+            wire = bytes(dns.name.from_text(name).to_wire() or b"")
+        elif name == ".":
+            wire = b"\0"
+        else:
+            parts = []
+            for label in name.rstrip(".").split("."):
+                raw = label.encode("ascii")
+                if not 0 < len(raw) < 64:
+                    raise ValueError(f"bad label in {name!r}")
+                parts.append(bytes((len(raw),)) + raw)
+            parts.append(b"\0")
+            wire = b"".join(parts)
+        if len(wire) > 255:
+            raise ValueError(f"name too long: {name[:40]!r}...")
+        if len(_name_memo) >= _NAME_MEMO_LIMIT:
+            _name_memo.clear()
+        _name_memo[name] = wire
+    return wire
+
+
+def randomise_case(wire: bytes, random: RandomSource) -> bytes:
+    """0x20: each letter of the wire-form name flipped to the other case with probability 1/2."""
+    size = len(wire)
+    mask = int.from_bytes(wire.translate(_LETTERS), "big") & int.from_bytes(random.take(size), "big")
+    if not mask:
+        return wire
+    return (int.from_bytes(wire, "big") ^ mask).to_bytes(size, "big")
+
+
+class QueryTemplate:
+    """The constant parts of a query: header flags and counts, and the EDNS OPT record.
+
+    :param recursion_desired: set RD (a stub query) or not (an iterative resolver's).
+    :param edns_payload: the UDP payload size advertised in an OPT record; 0 for no EDNS.
+    """
+
+    __slots__ = ("_header", "_opt")
+
+    def __init__(self, *, recursion_desired: bool, edns_payload: int = 1232) -> None:
+        flags = 0x0100 if recursion_desired else 0
+        arcount = 1 if edns_payload else 0
+        self._header = struct.pack("!HHHH", flags, 1, 0, 0) + struct.pack("!H", arcount)
+        self._opt = struct.pack("!BHHIH", 0, 41, edns_payload, 0, 0) if edns_payload else b""
+
+    def render(self, qid: int, qname_wire: bytes, qtype: int, qclass: int = 1) -> bytes:
+        """The query bytes: ``question(qname_wire, qtype)`` after the header, then the OPT."""
+        return b"".join((qid.to_bytes(2, "big"), self._header, qname_wire, _QTAIL.pack(qtype, qclass), self._opt))
+
+
+def question(qname_wire: bytes, qtype: int, qclass: int = 1) -> bytes:
+    """The question section as sent, which a reply must echo byte for byte."""
+    return qname_wire + _QTAIL.pack(qtype, qclass)
