@@ -43,7 +43,6 @@ import dns.rcode
 import dns.rdatatype
 
 from .. import wire
-from .._compat import timeout_at
 from ..answer import Answer
 from ..errors import (
     NetworkError,
@@ -574,7 +573,7 @@ class NativeBackend(Backend):
         self.stats.tcp_queries += 1
         writer = None
         try:
-            async with timeout_at(query.deadline):
+            async with asyncio.timeout_at(query.deadline):
                 try:
                     reader, writer = await asyncio.open_connection(ip, port)
                 except OSError as exc:
