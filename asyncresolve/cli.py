@@ -83,8 +83,9 @@ def _make_cares(args: argparse.Namespace) -> Backend:
 def _make_native(args: argparse.Namespace) -> Backend:
     from .backends.native import NativeBackend
 
-    servers = [parse_server(s, args.port) for s in args.nameserver] or None
-    return NativeBackend(nameservers=servers, port=args.port)
+    port = args.port or 53
+    servers = [parse_server(s, port) for s in args.nameserver] or None
+    return NativeBackend(nameservers=servers, port=port)
 
 
 def _make_iterative(args: argparse.Namespace) -> Backend:
@@ -110,10 +111,10 @@ BACKEND_FACTORIES: dict[str, Callable[[argparse.Namespace], Backend]] = {
 #: never goes silently unused.
 BACKEND_OPTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("--hosts-file", "hosts_file", ("hosts",)),
-    ("--nameserver", "nameserver", ("cares",)),
+    ("--nameserver", "nameserver", ("cares", "native")),
     ("--root-hint", "root_hint", ("iterative",)),
     ("--trace", "trace", ("iterative",)),
-    ("--port", "port", ("cares", "iterative")),
+    ("--port", "port", ("cares", "native", "iterative")),
 ]
 
 

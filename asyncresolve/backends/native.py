@@ -60,6 +60,7 @@ __all__ = ["NativeBackend", "NativeStats"]
 
 SOURCE = "native"
 UNSUPPORTED_TYPES = frozenset({"ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB"})
+_NS = 2
 _CNAME = 5
 _SOA = 6
 _IN = 1
@@ -204,6 +205,10 @@ def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> 
             assert isinstance(first, SOARecord)
             soa = first
             break
+    if rcode == 0 and soa is None and any(rrset[1] == _NS for rrset in response.authority):
+        # a referral (a server that does not recurse, or a lame one): not "no such data"
+        return ServFail(f"unusable reply for {name} {rdtype}: a referral, not an answer (the server does not "
+                        "recurse)", name=name, rdtype=rdtype, source=SOURCE, rcode=None)
     kind = NXDomain if rcode == 3 else NoAnswer
     return kind(name=name, rdtype=rdtype, source=SOURCE, ttl=soa.negative_ttl if soa is not None else None,
                 soa=soa, cname_chain=tuple(chain), canonical_name=target if chain else None)
@@ -284,6 +289,8 @@ class NativeBackend(Backend):
 
     @property
     def nameservers(self) -> list[Server] | None:
+        """The servers asked, as (address, port); None before the first query when they come
+        from resolv.conf."""
         return list(self._servers) if self._servers is not None else None
 
     async def resolve(self, query: Query) -> Answer:

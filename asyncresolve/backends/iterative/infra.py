@@ -25,14 +25,12 @@ from typing import Any, Protocol
 from .servers import ServerAddr, ServerStats
 
 
+@dataclass(slots=True)
 class Lameness:
     """Consecutive failures of one server for one zone and the end of its hold-down."""
 
-    __slots__ = ("count", "until")
-
-    def __init__(self, count: int, until: float) -> None:
-        self.count = count
-        self.until = until
+    count: int
+    until: float
 
 
 class InfraCache(Protocol):
