@@ -54,6 +54,7 @@ from ._common import (
 )
 from ._process import _LIVE  # noqa: F401 - the registry of running peers (tests inspect it)
 from .nsd import NSD
+from .redis import RedisServer
 from .unbound import UNBOUND_DEFAULT_LOCAL_ZONES, Unbound, root_hints_text
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "PeerError",
     "PeerMissing",
     "PeerStartError",
+    "RedisServer",
     "Unbound",
     "find_peer_binary",
     "free_port",
