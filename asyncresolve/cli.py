@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--port", type=int, default=53, help="default server port (default 53)")
     look.add_argument("--trace", action="store_true", help="print each step of an iterative resolution")
 
+    from .bulk.cli import add_bulk_parser
+
+    add_bulk_parser(commands)
+
     demo = commands.add_parser("demo", help="offline demo against a built-in lab on loopback")
     demo.add_argument("--quick", action="store_true", help="skip the slower parts")
     return parser
@@ -187,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.timeout > 0:
                 raise UsageError("--timeout must be positive")
             return asyncio.run(lookup(args))
+        if args.command == "bulk":
+            from .bulk.cli import main as bulk_main
+
+            return bulk_main(args)
         if args.command == "demo":
             from .demo import run_demo
 

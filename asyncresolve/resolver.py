@@ -205,6 +205,27 @@ class Resolver:
             raise gaierror_for(error) from error
         return build_addrinfo(answers, port, family, type, proto, flags)
 
+    def resolve_many(
+        self,
+        names: Any,
+        rdtypes: Sequence[str] | str = ("A",),
+        *,
+        concurrency: int = 500,
+        rate: float | None = None,
+        retries: int = 2,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """Resolve a stream of names: ``async for result in resolver.resolve_many(names): ...``.
+
+        Yields one ``asyncresolve.bulk.BulkResult`` per (name, type) as it completes; see
+        ``asyncresolve.bulk.BulkRun`` for the options and README "Bulk resolution".
+        """
+        from .bulk.runner import BulkRun
+
+        return BulkRun(self, names, rdtypes, concurrency=concurrency, rate=rate, retries=retries,
+                       timeout=timeout, **options).results()
+
     # -- lifecycle ----------------------------------------------------------------
     async def aclose(self) -> None:
         if self._closed:

@@ -1,0 +1,253 @@
+"""``asyncresolve bulk``: resolve a stream of names from a file or stdin (see README, "Bulk resolution")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import IO, Any
+
+from ..backends.base import Backend
+from ..cache import TTLCache
+from ..errors import InvalidQuery
+from ..names import normalize_rdtype
+from ..resolver import Resolver
+from .inputs import count_names, read_names, read_stream
+from .pool import PoolBackend, Upstream
+from .result import DEFAULT_RETRY_ON
+from .resume import completed_pairs
+from .runner import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, BulkRun
+from .wildcards import WildcardDetector
+from .writers import WRITERS
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+FLUSH_INTERVAL = 1.0
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_bulk_parser(commands: Any) -> argparse.ArgumentParser:
+    bulk = commands.add_parser(
+        "bulk", help="resolve many names from a file or stdin, with progress, resume and rate limits",
+        description="Resolve one name per line (blank lines and # comments skipped, URLs give their host). "
+                    "One record per (name, type) is written as JSON lines, CSV or dig-like text.",
+    )
+    bulk.add_argument("input", nargs="?", default="-", metavar="FILE|-", help="names, one per line (default stdin)")
+    bulk.add_argument("-t", "--type", action="append", metavar="TYPES",
+                      help="record types, comma-separated and/or repeated (default A)")
+    bulk.add_argument("-c", "--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                      help=f"queries in flight at most (default {DEFAULT_CONCURRENCY})")
+    bulk.add_argument("--rate", type=float, help="queries per second at most, over all servers")
+    bulk.add_argument("--rate-per-server", type=float, metavar="QPS", help="queries per second at most, per server")
+    bulk.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                      help=f"retries after a timeout or SERVFAIL (default {DEFAULT_RETRIES})")
+    bulk.add_argument("--retry-on", default=",".join(sorted(DEFAULT_RETRY_ON)),
+                      help="statuses that are retried (default %(default)s)")
+    bulk.add_argument("--timeout", type=float, default=2.0, help="seconds per try, from when it is sent (default 2)")
+    bulk.add_argument("-o", "--output", metavar="OUT", help="output file (default stdout)")
+    bulk.add_argument("--format", choices=sorted(WRITERS), default="jsonl", help="output format (default jsonl)")
+    bulk.add_argument("--resume", action="store_true",
+                      help="skip the (name, type) pairs already complete in OUT and append the rest")
+    bulk.add_argument("--backends", help="comma-separated chain (default: cares over the nameservers); "
+                                         "cares means one c-ares backend per nameserver")
+    bulk.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]",
+                      help="upstream server (repeatable; default resolv.conf's)")
+    bulk.add_argument("--resolvers", metavar="FILE", help="file of upstream servers, one per line")
+    bulk.add_argument("--port", type=int, default=53, help="port of servers given without one (default 53)")
+    bulk.add_argument("--hosts-file", help="hosts file for the hosts backend")
+    bulk.add_argument("--root-hint", action="append", default=[], metavar="IP[:PORT]",
+                      help="root server for the iterative backend")
+    bulk.add_argument("--wildcards", action="store_true", help="detect wildcard zones and mark their answers")
+    bulk.add_argument("--drop-wildcards", action="store_true", help="detect wildcard answers and leave them out")
+    bulk.add_argument("--stats-file", metavar="F", help="append a JSON line of counters every --stats-interval s")
+    bulk.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines (default 5)")
+    bar = bulk.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="draw the progress bar even when stderr is not a terminal")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="never draw the progress bar")
+    return bulk
+
+
+def _types(args: argparse.Namespace) -> list[str]:
+    types: list[str] = []
+    for group in args.type or ["A"]:
+        for text in group.split(","):
+            if text.strip():
+                try:
+                    rdtype = normalize_rdtype(text.strip())
+                except InvalidQuery as exc:
+                    raise UsageError(str(exc)) from None
+                if rdtype not in types:
+                    types.append(rdtype)
+    if not types:
+        raise UsageError("no record type given")
+    return types
+
+
+def _servers(args: argparse.Namespace) -> list[str]:
+    servers = list(args.nameserver)
+    if args.resolvers:
+        try:
+            with open(args.resolvers, encoding="utf-8") as handle:
+                servers += [s for s in (line.split("#", 1)[0].strip() for line in handle) if s]
+        except OSError as exc:
+            raise UsageError(f"cannot read --resolvers file: {exc}") from None
+    if not servers:
+        from ..backends.cares import read_resolv_conf
+
+        servers = read_resolv_conf()
+    from ..cli import parse_server
+
+    try:
+        return [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in (parse_server(s, args.port) for s in servers)]
+    except Exception as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError("--rate must be positive")
+    if args.rate_per_server is not None and not args.rate_per_server > 0:
+        raise UsageError("--rate-per-server must be positive")
+    if args.retries < 0:
+        raise UsageError("--retries must not be negative")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be positive")
+    if not args.stats_interval > 0:
+        raise UsageError("--stats-interval must be positive")
+    if args.resume and not args.output:
+        raise UsageError("--resume needs -o OUT (the file an earlier run wrote)")
+    if args.input != "-" and not os.path.isfile(args.input):
+        raise UsageError(f"no such input file: {args.input}")
+
+
+def _chain(args: argparse.Namespace, pool: PoolBackend) -> list[Backend]:
+    if not args.backends:
+        return [pool]
+    from ..cli import BACKEND_FACTORIES
+
+    args.trace_callback = None
+    chain: list[Backend] = []
+    for name in (n.strip() for n in args.backends.split(",")):
+        if name in ("cares", "pool"):
+            chain.append(pool)
+            continue
+        factory = BACKEND_FACTORIES.get(name)
+        if factory is None:
+            raise UsageError(f"unknown backend {name!r} (choose from cares, {', '.join(BACKEND_FACTORIES)})")
+        try:
+            chain.append(factory(args))
+        except ImportError as exc:
+            raise UsageError(f"backend {name!r} is not available: {exc}") from None
+    return chain
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        _validate(args)
+        types = _types(args)
+        servers = _servers(args)
+    except UsageError as exc:
+        print(f"asyncresolve bulk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_bulk(args, types, servers))
+    except UsageError as exc:
+        print(f"asyncresolve bulk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
+    from .progress import Progress
+
+    loop = asyncio.get_running_loop()
+    show_bar = sys.stderr.isatty() if args.progress is None else args.progress
+    pool = PoolBackend(servers, rate_per_server=args.rate_per_server, timeout=args.timeout, port=args.port)
+    chain = _chain(args, pool)
+    skip = None
+    if args.resume:
+        skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
+    out: IO[str]
+    if args.output:
+        fresh = not (args.resume and os.path.exists(args.output) and os.path.getsize(args.output) > 0)
+        out = open(args.output, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
+    else:
+        fresh, out = True, sys.stdout
+    writer = WRITERS[args.format](out, fresh=fresh)
+    resolver = Resolver(chain, timeout=args.timeout, cache=TTLCache())
+    names: Any = read_stream() if args.input == "-" else read_names(args.input)
+    detector = WildcardDetector(resolver) if (args.wildcards or args.drop_wildcards) else None
+    run = BulkRun(resolver, names, types, concurrency=args.concurrency, rate=args.rate, retries=args.retries,
+                  timeout=args.timeout, retry_on={s.strip().upper() for s in args.retry_on.split(",") if s.strip()},
+                  skip=skip or None, wildcards=detector)
+    progress = Progress(run, bar=show_bar, stream=sys.stderr, stats_file=args.stats_file,
+                        stats_interval=args.stats_interval)
+
+    def on_disable(upstream: Upstream, reason: str) -> None:
+        progress.warn(f"no longer sending to {upstream.address}: {reason}")
+
+    pool.on_disable = on_disable
+    main_task = asyncio.current_task()
+    stopped_by = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal stopped_by
+        if stopped_by and main_task is not None:
+            main_task.cancel()  # a second signal: stop at once
+        stopped_by = signum
+        run.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    background: list[asyncio.Task[Any]] = [loop.create_task(_flush_every(writer, FLUSH_INTERVAL))]
+    if args.input != "-":
+        counting = loop.create_task(asyncio.to_thread(count_names, args.input))
+        counting.add_done_callback(
+            lambda t: progress.set_total(t.result() * len(types)) if not t.cancelled() and not t.exception() else None)
+        background.append(counting)
+    progress.start()
+    drop = args.drop_wildcards
+    try:
+        async for result in run.results():
+            if drop and result.wildcard:
+                continue
+            writer.write(result)
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        with contextlib.suppress(OSError, ValueError):
+            writer.flush()
+        if out is not sys.stdout:
+            out.close()
+        await progress.stop()
+        await resolver.aclose()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    print(progress.summary(args.output), file=sys.stderr, flush=True)
+    if stopped_by:
+        name = signal.Signals(stopped_by).name
+        if args.output:
+            hint = (f"run the same command with --resume to finish: the {writer.written} results written are kept "
+                    "and the rest is resolved")
+        else:
+            hint = "write to a file with -o OUT to be able to --resume an interrupted run"
+        print(f"asyncresolve bulk: stopped by {name}; {hint}", file=sys.stderr, flush=True)
+        return 128 + stopped_by
+    return EXIT_OK
+
+
+async def _flush_every(writer: Any, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        writer.flush()
