@@ -68,6 +68,8 @@ class Resolver:
         for backend in self.chain.backends:
             backend.attach(self.cache)
         self._coalescer = Coalescer(self.stats)
+        # A cache with a second level (``RedisCache``) is asked on first-level misses.
+        self._second_level: Any = getattr(self.cache, "second_level", None)
         self._refreshes: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -116,7 +118,11 @@ class Resolver:
         rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1
         try:
-            answer = await self.chain.resolve(Query(name, rdtype, deadline))
+            if self._second_level is None:
+                answer = await self.chain.resolve(Query(name, rdtype, deadline))
+            else:
+                answer = await self._second_level.fetch(
+                    key, deadline, lambda: self.chain.resolve(Query(name, rdtype, deadline)))
         except NegativeAnswer as error:
             if self.cache is not None:
                 self.cache.store_negative(key, error)
@@ -222,6 +228,9 @@ class Resolver:
         await self._coalescer.aclose()
         for backend in self.chain.backends:
             await backend.aclose()
+        close_cache = getattr(self.cache, "aclose", None)
+        if close_cache is not None:
+            await close_cache()
 
     async def __aenter__(self) -> Resolver:
         return self

@@ -53,6 +53,7 @@ from ._common import (
     require_root,
 )
 from .nsd import NSD
+from .redis import RedisServer
 from .unbound import UNBOUND_DEFAULT_LOCAL_ZONES, Unbound, root_hints_text
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "PeerError",
     "PeerMissing",
     "PeerStartError",
+    "RedisServer",
     "Unbound",
     "find_peer_binary",
     "free_port",
