@@ -23,7 +23,7 @@ from asyncresolve.testing import DNSLab
 N = 3000
 ZONE = "\n".join([
     "@ 3600 IN SOA ns1 hostmaster 1 7200 900 1209600 300", "@ 3600 IN NS ns1", "ns1 3600 IN A 127.0.0.1",
-    "mx 300 IN MX 10 mail", "mail 300 IN A 192.0.2.25",
+    "mx 300 IN MX 10 mail", "mail 300 IN A 192.0.2.25", "*.wild 60 IN A 192.0.2.99", "real.wild 60 IN A 192.0.2.1",
     *(f"h{i} 300 IN A 198.18.{i >> 8}.{i & 255}" for i in range(N)),
 ]) + "\n"
 TEXT_HEADER = re.compile(r";; (\S+) (\S+) (.*?) \(\d+ records, ")
@@ -215,3 +215,23 @@ def test_a_crashed_worker_is_reported_and_the_others_results_kept(tmp_path, serv
 def test_workers_must_be_positive(tmp_path, server):
     result = bulk(str(write_names(tmp_path / "n.txt", ["h1.example.test"])), "--nameserver", server, "--workers", "0")
     assert result.returncode == 2 and "--workers must be at least 1" in result.stderr
+
+
+def test_wildcards_and_stats_file_with_workers(tmp_path, server):
+    names = write_names(tmp_path / "names.txt", [
+        "a.wild.example.test", "b.wild.example.test", "real.wild.example.test", "h1.example.test",
+        *(f"h{i}.example.test" for i in range(100))])
+    stats = tmp_path / "stats.jsonl"
+    marked = bulk(str(names), "--nameserver", server, "--wildcards", "--workers", "2", "--stats-file", str(stats))
+    assert marked.returncode == 0, marked.stderr
+    records = {r["name"]: r for r in map(json.loads, marked.stdout.splitlines())}
+    assert records["a.wild.example.test."]["wildcard"] is True
+    assert records["real.wild.example.test."]["wildcard"] is False
+    assert "2 wildcard answers" in marked.stderr and "(2 workers)" in marked.stderr
+    last = json.loads(stats.read_text().splitlines()[-1])
+    assert last["resolved"] == last["done"] == 104 and last["counts"] == {"NOERROR": 104}
+    assert last["in_flight"] == 0 and last["wildcards"] == 2
+    dropped = bulk(str(names), "--nameserver", server, "--drop-wildcards", "--workers", "3")
+    assert dropped.returncode == 0, dropped.stderr
+    kept = {r["name"] for r in map(json.loads, dropped.stdout.splitlines())}
+    assert "a.wild.example.test." not in kept and "real.wild.example.test." in kept and len(kept) == 101
