@@ -1,12 +1,13 @@
 """Request coalescing: concurrent identical queries share one upstream lookup.
 
 The first caller starts the lookup as a task with its deadline; later callers for the same
-key join it. Every caller, the first included, waits on a plain future of its own, and one
-done-callback of the lookup task settles all of them: a caller that is cancelled cancels
-only its own future and leaves the lookup running for the others (the thundering-herd and
-cancellation races aiohttp's resolver had). This costs one future per caller and one
-callback per lookup, where ``asyncio.shield`` per caller cost an extra future, two
-callbacks and one more loop hop each (measured in ``benchmarks``, scenario 3).
+key join it. Every caller, the first included, waits on a plain future of its own, and the
+lookup task settles all of them as its last step: a caller that is cancelled cancels only
+its own future and leaves the lookup running for the others (the thundering-herd and
+cancellation races aiohttp's resolver had). This costs one future per caller and nothing
+per lookup beyond its task, where ``asyncio.shield`` per caller cost an extra future, two
+callbacks and one more loop hop each, and a done-callback would cost one more loop hop per
+lookup (measured in ``benchmarks``, scenario 3).
 
 Each waiter keeps its own deadline:
 
@@ -19,7 +20,8 @@ Each waiter keeps its own deadline:
 
 The first caller needs no timer at all (the lookup enforces its deadline; the chain
 does), which keeps the miss path at one task, one future and no extra timer. The in-flight
-entry is removed by the task's own done-callback, so it cannot leak, whatever the outcome.
+entry is removed by the lookup task itself whatever the outcome, and by ``aclose`` for a task
+cancelled before it ever ran, so it cannot leak.
 
 Closing: ``aclose`` cancels the lookups in flight; their waiters get ``ResolverClosed``,
 not ``CancelledError``. Only a waiter that is itself cancelled sees ``CancelledError``.
@@ -55,31 +57,44 @@ class _Lookup:
         self.waiters: list[asyncio.Future[Any]] = []
         self.task: asyncio.Task[Any] | None = None
 
-    def settle(self, task: asyncio.Task[Any]) -> None:
-        """The task's done-callback: forget the entry, then hand the outcome to every waiter."""
+    async def drive(self, fetch: Fetch) -> None:
+        """The lookup task: run ``fetch``, then forget the entry and settle every waiter.
+
+        An error goes to the waiters, not to the task (nobody awaits the task itself)."""
+        try:
+            result = await fetch(self.key, self.deadline)
+        except asyncio.CancelledError:
+            self.cancelled()
+            raise
+        except BaseException as error:
+            waiters = self.forget()
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error)
+            if not isinstance(error, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the loop's business too
+        else:
+            for fut in self.forget():
+                if not fut.done():
+                    fut.set_result(result)
+
+    def forget(self) -> list[asyncio.Future[Any]]:
         inflight = self.coalescer._inflight
         if inflight.get(self.key) is self:
             del inflight[self.key]
         waiters, self.waiters = self.waiters, []
-        if task.cancelled():
-            if self.coalescer._closed:
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_exception(_closed(self.key))
+        return waiters
+
+    def cancelled(self) -> None:
+        """The lookup was cancelled: ``ResolverClosed`` for its waiters when the coalescer
+        is closing, otherwise they are cancelled too."""
+        closed = self.coalescer._closed
+        for fut in self.forget():
+            if closed:
+                if not fut.done():
+                    fut.set_exception(_closed(self.key))
             else:
-                for fut in waiters:
-                    fut.cancel()
-            return
-        error = task.exception()  # also marks it retrieved: every waiter may have gone
-        if error is None:
-            result = task.result()
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(result)
-        else:
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(error)
+                fut.cancel()
 
 
 class Coalescer:
@@ -128,18 +143,21 @@ class Coalescer:
         if self._closed:
             raise _closed(key)
         lookup = _Lookup(self, key, deadline)
-        task = lookup.task = loop.create_task(fetch(key, deadline))
+        lookup.task = loop.create_task(lookup.drive(fetch))
         self._inflight[key] = lookup
-        task.add_done_callback(lookup.settle)
         return lookup
 
     async def aclose(self) -> None:
         self._closed = True
-        tasks = [lookup.task for lookup in self._inflight.values() if lookup.task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        lookups = list(self._inflight.values())
+        for lookup in lookups:
+            if lookup.task is not None:
+                lookup.task.cancel()
+        if lookups:
+            await asyncio.gather(*(lookup.task for lookup in lookups if lookup.task is not None),
+                                 return_exceptions=True)
+        for lookup in lookups:
+            lookup.cancelled()  # a task cancelled before its first step never ran ``drive``
 
 
 def _time_out(fut: asyncio.Future[Any], key: Hashable) -> None:
