@@ -114,7 +114,7 @@ class Coalescer:
         lookup = self._inflight.get(key)
         if lookup is None:
             fut = loop.create_future()
-            self._start(key, fetch, deadline, loop).waiters.append(fut)
+            self._start(key, fetch, deadline, loop, fut)
             return await fut
         self._stats.coalesced += 1
         while True:
@@ -135,17 +135,25 @@ class Coalescer:
             # The shared lookup ran out of its (shorter) deadline: go on within ours.
             current = self._inflight.get(key)
             if current is None or current is lookup:
-                current = self._start(key, fetch, deadline, loop)
+                fut = loop.create_future()
+                self._start(key, fetch, deadline, loop, fut)
+                return await fut  # our own lookup now: its deadline is ours
             lookup = current
 
-    def _start(self, key: Hashable, fetch: Fetch, deadline: float, loop: asyncio.AbstractEventLoop
-               ) -> _Lookup:
+    def _start(self, key: Hashable, fetch: Fetch, deadline: float, loop: asyncio.AbstractEventLoop,
+               first: asyncio.Future[Any]) -> None:
+        """Start the lookup of ``key``, ``first`` its first waiter. Entry and waiter exist
+        before the task does: a task factory that runs it eagerly finds them in place."""
         if self._closed:
             raise _closed(key)
         lookup = _Lookup(self, key, deadline)
-        lookup.task = loop.create_task(lookup.drive(fetch))
+        lookup.waiters.append(first)
         self._inflight[key] = lookup
-        return lookup
+        try:
+            lookup.task = loop.create_task(lookup.drive(fetch))
+        except BaseException:
+            lookup.forget()  # no task (a closed loop, a failing task factory): no entry either
+            raise
 
     async def aclose(self) -> None:
         self._closed = True
