@@ -104,15 +104,25 @@ class Resolver:
         stats = self.stats
         stats.queries += 1
         cache = self.cache
-        if cache is not None:
+        if cache.__class__ is TTLCache:
             # TTLCache.lookup's fresh case inlined (the one branch a hit takes); anything else,
             # other cache classes included, goes through lookup itself.
-            entry = cache._entries.get(key) if cache.__class__ is TTLCache else None
-            if entry is not None and cache.clock() < entry.fresh_until:
-                entry.used = True
-                value = entry.value
+            try:
+                entry = cache._entries[key]
+            except KeyError:
+                pass
             else:
-                value = cache.lookup(key, self._on_refresh, stats)
+                if cache.clock() < entry.fresh_until:
+                    entry.used = True
+                    value = entry.value
+                    stats.cache_hits += 1
+                    if value.__class__ is Negative:
+                        error = value.error()
+                        stats.count_error(error)
+                        raise error
+                    return value  # type: ignore[no-any-return]
+        if cache is not None:
+            value = cache.lookup(key, self._on_refresh, stats)
             if value is not None:
                 stats.cache_hits += 1
                 if value.__class__ is Negative:
