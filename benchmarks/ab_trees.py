@@ -101,6 +101,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(_sample((ip, int(port)), args.names, args.concurrency, int(seed)))))
         return
 
+    sys.path.insert(0, str(HERE.parent))
     from asyncresolve.testing.peers import NSD
     from benchmarks.servers import ORIGIN, flat_zone
 
