@@ -338,6 +338,26 @@ async def test_every_deadline_kept_by_one_sweep_whatever_the_order(mode: str) ->
             await backend.aclose()
 
 
+async def test_answered_queries_do_not_pile_up_in_the_deadline_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answered queries leave their entry in the heap until the sweep reaches it; with long
+    deadlines the heap is compacted instead of growing with every query until then."""
+    import asyncresolve.backends.cares as cares
+
+    monkeypatch.setattr(cares, "_HEAP_SLACK", 16)
+    async with upstream("stub") as (server, _lab):
+        backend = CaresBackend([server])
+        try:
+            for batch in range(4):
+                answers = await asyncio.gather(*(backend.resolve(query(f"h{i}.bulk.test.", "A", timeout=600))
+                                                 for i in range(batch * 50, batch * 50 + 50)))
+                assert len(answers) == 50
+            channel = backend._channel
+            assert channel is not None and not channel.pending
+            assert len(channel._deadlines) <= 50 + 16 + 1, len(channel._deadlines)
+        finally:
+            await backend.aclose()
+
+
 @pytest.mark.parametrize("fault, rcode", [("servfail", "SERVFAIL"), ("refuse", "REFUSED")])
 async def test_servfail_and_refused_keep_the_rcode(fault: str, rcode: str) -> None:
     async with upstream("stub") as (server, lab):

@@ -106,6 +106,8 @@ _ARES_OPT_MAXTIMEOUTMS = 1 << 20
 
 _SUCCESS = lib.ARES_SUCCESS
 _NEVER = float("inf")
+#: Entries of answered queries the deadline heap may hold beyond twice those pending.
+_HEAP_SLACK = 4096
 #: Timers may run this much before their time (as asyncio's own ``_clock_resolution``).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 _SOCKET_BAD = lib.ARES_SOCKET_BAD
@@ -285,11 +287,18 @@ class _Channel:
     # -- queries ------------------------------------------------------------------------
     def add(self, key: int, fut: asyncio.Future[Answer], query: Query, code: int) -> None:
         """Register a query about to be sent, with its deadline."""
-        self.pending[key] = (fut, query, code)
+        pending = self.pending
+        pending[key] = (fut, query, code)
         deadline = query.deadline
-        heapq.heappush(self._deadlines, (deadline, key))
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (deadline, key))
         if deadline < self._sweep_at:
             self._arm(deadline)
+        elif len(deadlines) > 2 * len(pending) + _HEAP_SLACK:
+            # Answered queries' entries wait for the sweep; with long deadlines they would pile
+            # up until it comes. Drop them now and then: amortised O(1) per query.
+            self._deadlines = [entry for entry in deadlines if entry[1] in pending]
+            heapq.heapify(self._deadlines)
 
     def _arm(self, when: float) -> None:
         if self._sweep is not None:
