@@ -35,7 +35,8 @@ How it drives c-ares, and why:
   heap per channel swept by a single loop timer armed for the earliest deadline still
   pending, rather than one ``loop.call_at`` per query (a ``TimerHandle`` made and cancelled
   for every query cost about 7 % of a cold lookup's CPU time); answered queries leave their
-  heap entry behind, and the sweep drops those when it reaches them.
+  heap entry behind, and the sweep drops those when it reaches them (or a compaction, once
+  they outnumber the pending ones twice over).
   c-ares has no way to cancel one query (``ares_cancel`` cancels all), so an expired or
   cancelled query is detached: its entry is removed at once, and when c-ares finishes it (an
   answer or its own timeout) the callback finds nothing and returns.
