@@ -72,6 +72,10 @@ def add_bulk_parser(commands: Any) -> argparse.ArgumentParser:
     bulk.add_argument("--drop-wildcards", action="store_true", help="detect wildcard answers and leave them out")
     bulk.add_argument("--stats-file", metavar="F", help="append a JSON line of counters every --stats-interval s")
     bulk.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines (default 5)")
+    bulk.add_argument("--workers", type=int, default=1, metavar="N",
+                      help="worker processes, each with its own event loop and servers' share of -c and --rate "
+                           "(default 1: this process)")
+    bulk.add_argument("--worker-mode", action="store_true", help=argparse.SUPPRESS)
     bar = bulk.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="draw the progress bar even when stderr is not a terminal")
@@ -135,6 +139,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--cache-size must not be negative")
     if not args.stats_interval > 0:
         raise UsageError("--stats-interval must be positive")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     if args.resume and not args.output:
         raise UsageError("--resume needs -o OUT (the file an earlier run wrote)")
     if args.input != "-" and not os.path.isfile(args.input):
@@ -162,6 +168,19 @@ def _chain(args: argparse.Namespace, pool: PoolBackend) -> list[Backend]:
     return chain
 
 
+def build_run(args: argparse.Namespace, servers: list[str], names: Any, types: list[str],
+              skip: set[tuple[str, str]] | None = None) -> tuple[PoolBackend, BulkRun]:
+    """The pool, chain, resolver and ``BulkRun`` of one process (a plain run or a ``--workers`` worker)."""
+    pool = PoolBackend(servers, rate_per_server=args.rate_per_server, timeout=args.timeout, port=args.port)
+    chain = _chain(args, pool)
+    resolver = Resolver(chain, timeout=args.timeout, cache=TTLCache(args.cache_size) if args.cache_size else None)
+    detector = WildcardDetector(resolver) if (args.wildcards or args.drop_wildcards) else None
+    run = BulkRun(resolver, names, types, concurrency=args.concurrency, rate=args.rate, retries=args.retries,
+                  timeout=args.timeout, retry_on={s.strip().upper() for s in args.retry_on.split(",") if s.strip()},
+                  skip=skip or None, wildcards=detector)
+    return pool, run
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         _validate(args)
@@ -182,8 +201,14 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
 
     loop = asyncio.get_running_loop()
     show_bar = sys.stderr.isatty() if args.progress is None else args.progress
-    pool = PoolBackend(servers, rate_per_server=args.rate_per_server, timeout=args.timeout, port=args.port)
-    chain = _chain(args, pool)
+    if args.workers > 1 and not args.worker_mode:
+        from .workers import run_parent
+
+        return await run_parent(args, types, servers)
+    if args.worker_mode:
+        from .workers import run_worker
+
+        return await run_worker(args, types, servers)
     skip = None
     if args.resume:
         try:
@@ -197,12 +222,9 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
     else:
         fresh, out = True, sys.stdout
     writer = WRITERS[args.format](out, fresh=fresh)
-    resolver = Resolver(chain, timeout=args.timeout, cache=TTLCache(args.cache_size) if args.cache_size else None)
     names: Any = read_stream() if args.input == "-" else read_names(args.input)
-    detector = WildcardDetector(resolver) if (args.wildcards or args.drop_wildcards) else None
-    run = BulkRun(resolver, names, types, concurrency=args.concurrency, rate=args.rate, retries=args.retries,
-                  timeout=args.timeout, retry_on={s.strip().upper() for s in args.retry_on.split(",") if s.strip()},
-                  skip=skip or None, wildcards=detector)
+    pool, run = build_run(args, servers, names, types, skip)
+    resolver = run.resolver
     progress = Progress(run, bar=show_bar, stream=sys.stderr, stats_file=args.stats_file,
                         stats_interval=args.stats_interval)
 
