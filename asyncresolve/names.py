@@ -218,9 +218,9 @@ def validate_timeout(timeout: object) -> float:
             timeout = float(timeout)
         except (OverflowError, ValueError, TypeError):
             raise InvalidQuery(f"timeout is not a usable number of seconds: {quoted(timeout)}") from None
-    if not 0.0 < timeout <= MAX_TIMEOUT:  # type: ignore[operator]
+    if not 0.0 < timeout <= MAX_TIMEOUT:
         raise InvalidQuery(f"timeout must be in (0, {MAX_TIMEOUT:g}] seconds, not {timeout!r}")
-    return timeout  # type: ignore[return-value]
+    return timeout
 
 
 def reverse_name(address: str) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import dns.name
 import dns.rdata
 import dns.rdatatype
 
@@ -300,6 +301,6 @@ def from_rdata(owner: str, ttl: int, rdata: dns.rdata.Rdata) -> Record:
     return GenericRecord(owner, ttl, T.to_text(rdtype), rdata.to_text())
 
 
-def _name_text(name: Any) -> str:
-    text = name.to_text().lower()
+def _name_text(name: dns.name.Name) -> str:
+    text: str = name.to_text().lower()
     return text if text.endswith(".") else text + "."

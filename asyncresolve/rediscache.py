@@ -182,7 +182,7 @@ def decode(key: CacheKey, raw: bytes, remaining_ms: int, clock: Callable[[], flo
     soa = _aged(record_from_json(soa_data), elapsed) if soa_data is not None else None
     if soa is not None and not isinstance(soa, _records.SOARecord):
         raise InvalidEntry("SOA")
-    return error_type(name=name, rdtype=rdtype, source=source, ttl=remaining, soa=soa,  # type: ignore[arg-type]
+    return error_type(name=name, rdtype=rdtype, source=source, ttl=remaining, soa=soa,
                       from_cache=True, cname_chain=chain, canonical_name=canonical)  # type: ignore[arg-type]
 
 

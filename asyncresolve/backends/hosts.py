@@ -88,7 +88,7 @@ class HostsTable:
         """(canonical name, IPv4 addresses, IPv6 addresses) of a canonical name, or None."""
         value = self.names.get(name)
         if value is None or value.__class__ is tuple:
-            return value  # type: ignore[return-value]
+            return value
         address: str = value  # type: ignore[assignment]
         return (name, (), (address,)) if ":" in address else (name, (address,), ())
 

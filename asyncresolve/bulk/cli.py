@@ -35,7 +35,7 @@ class UsageError(Exception):
     pass
 
 
-def add_bulk_parser(commands: Any) -> argparse.ArgumentParser:
+def add_bulk_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     bulk = commands.add_parser(
         "bulk", help="resolve many names from a file or stdin, with progress, resume and rate limits",
         description="Resolve one name per line (blank lines and # comments skipped, URLs give their host). "

@@ -169,7 +169,8 @@ def _opcode_update(query: dns.message.Message) -> dns.message.Message:
 def _opt_in_answer(query: dns.message.Message) -> dns.message.Message:
     response = _base(query)
     opt = dns.rrset.RRset(dns.name.root, dns.rdataclass.RdataClass.make(1232), dns.rdatatype.OPT)
-    opt.add(dns.rdtypes.ANY.OPT.OPT(1232, dns.rdatatype.OPT, []), 0)
+    # dnspython leaves the OPT constructor unannotated
+    opt.add(dns.rdtypes.ANY.OPT.OPT(1232, dns.rdatatype.OPT, []), 0)  # type: ignore[no-untyped-call]
     response.answer.append(opt)
     return response
 

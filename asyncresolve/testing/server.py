@@ -372,7 +372,7 @@ class _UDPProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: AuthServer) -> None:
         self.server = server
 
-    def datagram_received(self, data: bytes, addr: Address) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         try:
             self.server._datagram(data, addr)
         except Exception:  # never let one datagram break the endpoint

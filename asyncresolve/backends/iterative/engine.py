@@ -184,7 +184,7 @@ def _rdtype(text: str) -> int:
 
 
 def _text(name: dns.name.Name) -> str:
-    return name.to_text().lower()  # type: ignore[no-any-return]
+    return name.to_text().lower()
 
 
 def _depth(name: str) -> int:
@@ -581,10 +581,10 @@ class Resolution:
         """The CNAME at ``name``, or one synthesised from an in-bailiwick DNAME above it."""
         cname = parsed.answer.get((name, _CNAME))
         if cname is not None:
-            return CNAMERecord(name, cname.ttl, _text(cname[0].target))  # type: ignore[attr-defined]
+            return CNAMERecord(name, cname.ttl, _text(cname[0].target))
         for (owner, rdtype), rrset in parsed.answer.items():
             if rdtype == _DNAME and owner != name and is_subdomain(name, owner) and is_subdomain(owner, zone):
-                target = _text(rrset[0].target)  # type: ignore[attr-defined]
+                target = _text(rrset[0].target)
                 prefix = name[: len(name) - len(owner)] if owner != "." else name
                 new = prefix + target if target != "." else prefix
                 if len(new) > 254:
@@ -604,7 +604,7 @@ class Resolution:
         limit = self.config.max_ns_per_delegation
         kept: dict[str, None] = {}
         for rdata in ns_rrset:
-            kept[_text(rdata.target)] = None  # type: ignore[attr-defined]
+            kept[_text(rdata.target)] = None
             if len(kept) >= limit:
                 break
         ns_names = tuple(kept)
@@ -614,7 +614,7 @@ class Resolution:
         for owner, rrset in parsed.additional:
             # RFC 2181 §5.4.1 / bailiwick: glue only for the NS names, inside the delegating zone
             if rrset.rdtype in (_A, _AAAA) and owner in wanted and is_subdomain(owner, zone):
-                glue.setdefault(owner, []).extend(r.address for r in rrset)  # type: ignore[attr-defined]
+                glue.setdefault(owner, []).extend(r.address for r in rrset)
                 ttl = min(ttl, rrset.ttl)
         delegation = Delegation(child, ns_names, {k: tuple(v) for k, v in glue.items()})
         self.infra.store_delegation(delegation, ttl)

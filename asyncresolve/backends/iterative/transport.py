@@ -148,7 +148,7 @@ class _WireName(dns.name.Name):
             object.__setattr__(self, "_labels", labels)
         return labels
 
-    def to_wire(self, file: Any = None, compress: Any = None, origin: Any = None,  # type: ignore[override]
+    def to_wire(self, file: Any = None, compress: Any = None, origin: Any = None,
                 canonicalize: bool = False) -> bytes | None:
         if file is None and compress is None and not canonicalize:
             return self._wire
@@ -199,7 +199,7 @@ class Transport:
         wire_name = randomise_case(qname) if self.use_0x20 else qname
         kwargs = {"use_edns": 0, "payload": self.edns_payload} if self.edns_payload else {"use_edns": False}
         return dns.message.make_query(
-            wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs  # type: ignore[arg-type]
+            wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs
         )
 
     def close(self) -> None:
@@ -222,7 +222,7 @@ class Transport:
         if got.rdtype != rdtype or got.rdclass != _IN:
             return False
         if self.use_0x20:
-            return got.name.labels == name.labels  # type: ignore[no-any-return]
+            return got.name.labels == name.labels
         return got.name == name  # type: ignore[no-any-return]
 
     def _fast_answers(self, response: wire.WireResponse, question: _Question) -> bool:
