@@ -35,7 +35,8 @@ PUBLIC_MODULES = [asyncresolve, asyncresolve.backends, asyncresolve.backends.ite
 # -- metadata ----------------------------------------------------------------------------
 def test_one_version_and_an_spdx_licence_with_its_file() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "version" in project["dynamic"] and "version" not in project
+    assert "version" in project["dynamic"]
+    assert "version" not in project
     assert version("asyncresolve") == asyncresolve.__version__
     assert project["license"] == "MIT"  # an SPDX expression, not the deprecated table
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
@@ -50,7 +51,8 @@ def test_supported_pythons_are_what_ci_runs() -> None:
         project["classifiers"])
     assert sys.version_info >= (3, 11)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "3.11" in ci and "3.13" in ci
+    assert "3.11" in ci
+    assert "3.13" in ci
 
 
 def test_runtime_dependencies_are_the_used_ones_and_bounded() -> None:
@@ -117,7 +119,8 @@ def test_iterative_backend_is_a_backend_like_the_others() -> None:
     from asyncresolve.backends import IterativeBackend
     from asyncresolve.backends.iterative.backend import IterativeBackend as Defined
 
-    assert IterativeBackend is Defined and "IterativeBackend" in asyncresolve.backends.__all__
+    assert IterativeBackend is Defined
+    assert "IterativeBackend" in asyncresolve.backends.__all__
     assert set(asyncresolve.backends.iterative.__all__) >= {"IterativeBackend", "IterativeStats", "TraceStep",
                                                             "TraceResult"}
     internals = {"Resolution", "SendQuery", "Done", "NeedSubResolution", "EngineConfig", "Infrastructure",

@@ -563,7 +563,7 @@ class NativeBackend(Backend):
             pass
         try:
             response = wire.parse_reference(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - dnspython raises many types on hostile bytes: all mean malformed
             self.stats.malformed += 1
             return None
         self.stats.slow_parsed += 1

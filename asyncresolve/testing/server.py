@@ -196,7 +196,7 @@ class AuthServer:
         query: dns.message.Message | None
         try:
             query = parse_query(wire)
-        except Exception:  # any parse failure is the client's problem
+        except Exception:  # noqa: BLE001 - any parse failure is the client's problem (dnspython raises many types)
             query = None
         self._record(query, protocol)
         faults = self.faults
