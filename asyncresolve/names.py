@@ -54,7 +54,7 @@ def normalize_name(name: object) -> str:
     exactly when DNS would treat them as the same name.
     """
     try:
-        return _name_memo[name]  # type: ignore[index]
+        return _name_memo[name]  # type: ignore[index]  # any object is tried: only a known str hits, the rest misses
     except (KeyError, TypeError):
         pass
     result = _normalize(name)

@@ -89,6 +89,7 @@ class HostsTable:
         value = self.names.get(name)
         if value is None or value.__class__ is tuple:
             return value
+        # the ignore below: the __class__ test (cheaper than isinstance here) does not narrow
         address: str = value  # type: ignore[assignment]
         return (name, (), (address,)) if ":" in address else (name, (address,), ())
 

@@ -105,7 +105,8 @@ def resolve_partition(names: Iterable[Any], rdtypes: Sequence[str] = ("A",), *,
                       resolver_factory: ResolverFactory = Resolver, **options: Any) -> list[dict[str, Any]]:
     """Resolve one partition on this worker; one bulk record (a dict) per (name, type)."""
     worker = worker_resolver(resolver_factory)
-    return worker.run(_collect(worker.resolver, list(names), tuple(rdtypes), options))  # type: ignore[no-any-return]
+    records: list[dict[str, Any]] = worker.run(_collect(worker.resolver, list(names), tuple(rdtypes), options))
+    return records
 
 
 def resolve_bag(bag: dask.bag.Bag, rdtypes: Sequence[str] = ("A",), *,

@@ -155,6 +155,7 @@ def _with_rcode(rcode: int) -> Callable[[dns.message.Message], dns.message.Messa
         response = _base(query)
         if rcode > 15:
             response.use_edns(0)
+        # the ignore below: dnspython types it Rcode but takes any int: unassigned codes are forged
         response.set_rcode(rcode)  # type: ignore[arg-type]
         return response
     return forge

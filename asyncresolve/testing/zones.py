@@ -11,7 +11,7 @@ outcome; assembling the response message is :mod:`.responder`'s job.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -259,7 +259,7 @@ class ZoneSet:
     def __len__(self) -> int:
         return len(self._zones)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[IndexedZone]:
         return iter(self._zones.values())
 
     def __contains__(self, origin: object) -> bool:
