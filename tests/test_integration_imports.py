@@ -8,7 +8,8 @@ from pathlib import Path
 import asyncresolve
 
 INTEGRATIONS = Path(asyncresolve.__file__).parent / "integrations"
-PUBLIC = {"asyncresolve", "asyncresolve.backends", "asyncresolve.addrselect", "asyncresolve.policy"}
+PUBLIC = {"asyncresolve", "asyncresolve.backends", "asyncresolve.addrselect", "asyncresolve.policy",
+          "asyncresolve.bulk"}
 
 
 def test_integrations_import_only_the_public_api():

@@ -22,6 +22,7 @@ from .result import (
 )
 from .runner import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, BulkRun, resolve_many
 from .wildcards import WildcardDetector
+from .writers import to_json
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -42,4 +43,5 @@ __all__ = [
     "WildcardDetector",
     "resolve_many",
     "status_of",
+    "to_json",
 ]

@@ -4,7 +4,7 @@ Each partition is one ``resolve_many`` run inside the worker that holds it. A wo
 one event loop (in a thread of its own) and one ``Resolver`` per resolver factory for its
 whole life, so partitions share the worker's cache, coalescing and sockets, whichever of
 the worker's threads runs them. Results have the fields of ``asyncresolve bulk``'s JSON
-lines (``asyncresolve.bulk.writers.to_json``).
+lines (``asyncresolve.bulk.to_json``).
 
 ``pip install 'asyncresolve[dask]'``::
 
@@ -27,8 +27,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from asyncresolve import Resolver
-from asyncresolve.bulk import resolve_many
-from asyncresolve.bulk.writers import to_json
+from asyncresolve.bulk import resolve_many, to_json
 
 try:
     import dask.bag
