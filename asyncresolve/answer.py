@@ -155,9 +155,9 @@ class Answer:
     def cached_copy(self) -> Answer:
         """The same answer marked ``from_cache`` (what the cache hands out on hits)."""
         twin = object.__new__(Answer)
-        for slot in Answer.__slots__:
-            object.__setattr__(twin, slot, object.__getattribute__(self, slot))
-        object.__setattr__(twin, "from_cache", True)
+        for slot in _COPIED_SLOTS:  # the slots' own descriptors: no attribute lookup by name
+            slot.__set__(twin, slot.__get__(self))
+        _FROM_CACHE.__set__(twin, True)
         return twin
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,3 +179,8 @@ class Answer:
         more = ", ..." if len(self._records) > 4 else ""
         ttl = f"{self.ttl}" if self.ttl_known else f"{self.ttl} (not known)"
         return f"<Answer {self.name} {self.rdtype} [{data}{more}] ttl={ttl} source={self.source}>"
+
+
+# Member descriptors of Answer's slots, for ``cached_copy`` (a miss path's copy per answer).
+_COPIED_SLOTS = tuple(Answer.__dict__[slot] for slot in Answer.__slots__ if slot != "from_cache")
+_FROM_CACHE = Answer.__dict__["from_cache"]

@@ -32,6 +32,26 @@ if typing.TYPE_CHECKING:
     from .bulk.result import BulkResult
 
 _DEFAULT = object()
+
+#: (name, type) exactly as a caller passed them (``str`` only) -> the cache key. Keys of
+#: other classes never enter, so ``1`` or ``True`` cannot pass for ``"1"``.
+_query_keys: dict[tuple[object, object], tuple[str, str, str]] = {}
+
+
+def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
+    """The cache key of a query: the name as ``key_name`` gives it (relative names keep no
+    dot), the type's mnemonic, class IN. Raises ``InvalidName``/``InvalidQuery``."""
+    try:
+        key = (_key_names[name], _type_memo[rdtype], "IN")
+    except (KeyError, TypeError):
+        key = (key_name(name), normalize_rdtype(rdtype), "IN")
+    if name.__class__ is str and rdtype.__class__ is str:
+        if len(_query_keys) >= 65_536:
+            _query_keys.clear()
+        _query_keys[name, rdtype] = key
+    return key
+
+
 _ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
 
 
@@ -68,6 +88,7 @@ class Resolver:
         for backend in self.chain.backends:
             backend.attach(self.cache)
         self._coalescer = Coalescer(self.stats)
+        self._on_refresh = self._schedule_refresh  # bound once: the hit path passes it on every call
         # A cache with a second level (``RedisCache``) is asked on first-level misses.
         self._second_level: Any = getattr(self.cache, "second_level", None)
         self._refreshes: set[asyncio.Task[Any]] = set()
@@ -88,14 +109,31 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = (_key_names[name], _type_memo[rdtype], "IN")  # relative names: no dot, see key_name
+            key = _query_keys[name, rdtype]
         except (KeyError, TypeError):
-            key = (key_name(name), normalize_rdtype(rdtype), "IN")
+            key = _query_key(name, rdtype)
         stats = self.stats
         stats.queries += 1
         cache = self.cache
+        if cache.__class__ is TTLCache:
+            # TTLCache.lookup's fresh case inlined (the one branch a hit takes); anything else,
+            # other cache classes included, goes through lookup itself.
+            try:
+                entry = cache._entries[key]
+            except KeyError:
+                pass
+            else:
+                if cache.clock() < entry.fresh_until:
+                    entry.used = True
+                    value = entry.value
+                    stats.cache_hits += 1
+                    if value.__class__ is Negative:
+                        error = value.error()
+                        stats.count_error(error)
+                        raise error
+                    return value  # type: ignore[no-any-return]
         if cache is not None:
-            value = cache.lookup(key, self._schedule_refresh, stats)
+            value = cache.lookup(key, self._on_refresh, stats)
             if value is not None:
                 stats.cache_hits += 1
                 if value.__class__ is Negative:

@@ -309,6 +309,57 @@ async def test_deadline_honoured_against_a_server_that_drops_everything(kind: st
             await backend.aclose()
 
 
+@pytest.mark.parametrize("mode", ["sockets", "thread"])
+async def test_every_deadline_kept_by_one_sweep_whatever_the_order(mode: str) -> None:
+    """Deadlines go into one heap swept by one timer: a short deadline that comes after long
+    ones must re-arm the sweep earlier, and answered queries must not hold it back."""
+    async with upstream("stub") as (server, lab):
+        backend = CaresBackend([server], timeout=2.0, tries=4, loop_mode=mode)  # type: ignore[arg-type]
+        try:
+            answered = await asyncio.gather(*(backend.resolve(query(f"h{i}.bulk.test.", "A", timeout=0.5))
+                                              for i in range(50)))
+            assert len(answered) == 50
+            lab.stub.faults.drop_rate = 1.0  # type: ignore[union-attr]
+            start = time.monotonic()
+
+            async def timed(name: str, budget: float) -> float:
+                with pytest.raises(ResolveTimeout):
+                    await backend.resolve(query(name, "A", timeout=budget))
+                return time.monotonic() - start
+
+            slow = asyncio.ensure_future(timed("slow.bulk.test.", 0.6))
+            await asyncio.sleep(0.02)
+            fast = asyncio.ensure_future(timed("fast.bulk.test.", 0.1))
+            fast_elapsed, slow_elapsed = await fast, await slow
+            assert 0.1 <= fast_elapsed <= 0.02 + 0.1 + 0.06, fast_elapsed
+            assert 0.6 - 0.01 <= slow_elapsed <= 0.6 + 0.06, slow_elapsed
+            channel = backend._channel
+            assert channel is not None and not channel.pending
+            assert not channel._deadlines and channel._sweep is None  # nothing left to sweep
+        finally:
+            await backend.aclose()
+
+
+async def test_answered_queries_do_not_pile_up_in_the_deadline_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answered queries leave their entry in the heap until the sweep reaches it; with long
+    deadlines the heap is compacted instead of growing with every query until then."""
+    import asyncresolve.backends.cares as cares
+
+    monkeypatch.setattr(cares, "_HEAP_SLACK", 16)
+    async with upstream("stub") as (server, _lab):
+        backend = CaresBackend([server])
+        try:
+            for batch in range(4):
+                answers = await asyncio.gather(*(backend.resolve(query(f"h{i}.bulk.test.", "A", timeout=600))
+                                                 for i in range(batch * 50, batch * 50 + 50)))
+                assert len(answers) == 50
+            channel = backend._channel
+            assert channel is not None and not channel.pending
+            assert len(channel._deadlines) <= 50 + 16 + 1, len(channel._deadlines)
+        finally:
+            await backend.aclose()
+
+
 @pytest.mark.parametrize("fault, rcode", [("servfail", "SERVFAIL"), ("refuse", "REFUSED")])
 async def test_servfail_and_refused_keep_the_rcode(fault: str, rcode: str) -> None:
     async with upstream("stub") as (server, lab):

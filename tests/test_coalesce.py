@@ -173,6 +173,23 @@ async def test_closing_gives_waiters_resolver_closed_not_cancelled(scripted):
         await r.resolve("slow.test")
 
 
+
+async def test_closing_before_the_lookup_task_ever_ran_still_settles_its_waiters(scripted):
+    """The lookup task settles its waiters itself; one cancelled before its first step never
+    runs, so ``aclose`` must settle them (else they would wait forever)."""
+    from asyncresolve import ResolverClosed
+
+    backend = scripted(table={("early.test.", "A"): "192.0.2.8"}, delay=5)
+    r = Resolver([backend])
+    waiters = [asyncio.ensure_future(r.resolve("early.test")) for _ in range(3)]
+    while len(r._coalescer) == 0:  # the callers have joined; the lookup task has not run yet
+        await asyncio.sleep(0)
+    await r.aclose()  # in this task's step: the lookup task is cancelled before it starts
+    results = await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), 2)
+    assert all(isinstance(x, ResolverClosed) for x in results), results
+    assert len(r._coalescer) == 0 and backend.calls == []
+
+
 async def test_only_a_caller_that_is_cancelled_sees_cancelled_error(scripted):
     from asyncresolve import ResolverClosed
 

@@ -73,6 +73,23 @@ async def test_type0_and_digit_strings_through_the_resolver():
                 await r.resolve("ok.test", bad)
 
 
+
+async def test_the_hit_path_memo_never_takes_a_number_or_bytes_for_text():
+    """The resolver memoises (name, type) as given to the cache key: only text may enter,
+    since ``True == 1 == 1.0`` and a memo keyed on them would let an invalid type through."""
+    async with Resolver([Everything()]) as r:
+        assert (await r.resolve("ok.test", 1)).rdtype == "A"
+        assert (await r.resolve("ok.test", "1")).rdtype == "A"
+        assert (await r.resolve("ok.test", "A")).from_cache
+        for bad_type in (True, 1.0, b"A"):
+            with pytest.raises(InvalidQuery):
+                await r.resolve("ok.test", bad_type)
+        with pytest.raises(InvalidName):
+            await r.resolve(b"\xff.test", "A")
+        relative, absolute = await r.resolve("ok.test", "A"), await r.resolve("ok.test.", "A")
+        assert relative.from_cache and absolute is not relative  # two questions, two cache keys
+
+
 _anything = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
     st.text(max_size=300), st.binary(max_size=80), st.lists(st.integers(), max_size=3),
