@@ -55,6 +55,21 @@ def test_supported_pythons_are_what_ci_runs() -> None:
     assert "3.13" in ci
 
 
+def test_type_and_lint_checks_are_strict() -> None:
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    mypy = tool["mypy"]
+    assert mypy["strict"] is True
+    assert mypy["warn_unused_ignores"] is True
+    # missing imports are ignored only for named third-party modules, never globally: a
+    # first-party import of a module that does not exist must stay an error
+    assert "ignore_missing_imports" not in mypy
+    for override in mypy.get("overrides", []):
+        if override.get("ignore_missing_imports"):
+            modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+            assert not [m for m in modules if m.split(".")[0] == "asyncresolve"], modules
+    assert {"ASYNC", "BLE", "PT"} <= set(tool["ruff"]["lint"]["select"])
+
+
 def test_runtime_dependencies_are_the_used_ones_and_bounded() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {dep.split(">")[0].split("<")[0].split("=")[0].strip() for dep in project["dependencies"]}
