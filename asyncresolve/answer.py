@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .records import CNAMERecord, Record
+from .records import AAAARecord, ARecord, CNAMERecord, Record
 
 Clock = Callable[[], float]
 
@@ -128,7 +128,7 @@ class Answer:
     @property
     def addresses(self) -> list[str]:
         """The addresses of A/AAAA records (empty for other types)."""
-        return [r.address for r in self._records if hasattr(r, "address")]  # type: ignore[attr-defined]
+        return [r.address for r in self._records if isinstance(r, (ARecord, AAAARecord))]
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)

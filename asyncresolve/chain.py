@@ -156,7 +156,7 @@ class Chain:
             error: ResolveError = NoBackend(name=query.name, rdtype=query.rdtype)
         else:
             error = max((e for _, e in failures), key=_rank)
-        error.attempts = failures  # type: ignore[attr-defined]
+        error.attempts = failures  # type: ignore[attr-defined]  # each backend's error, on the one raised
         return error
 
 

@@ -104,7 +104,7 @@ async def run_demo(quick: bool = False) -> int:
               f"root {', '.join(ip for ip, _ in lab.root_hints)}; stub server {stub_ip}:{stub_port}")
         with tempfile.TemporaryDirectory() as tmp:
             hosts = Path(tmp, "hosts")
-            hosts.write_text("192.0.2.200 pinned.example.test\n")
+            await asyncio.to_thread(hosts.write_text, "192.0.2.200 pinned.example.test\n")
             cares = _optional_backend("cares", nameservers=[f"{stub_ip}:{stub_port}"], timeout=1.0)
             chain: list[Backend] = [HostsBackend(hosts)]
             if cares is not None:

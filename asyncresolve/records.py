@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import dns.name
 import dns.rdata
 import dns.rdatatype
 
@@ -236,6 +237,7 @@ class GenericRecord(Record):
     type_name: str
     data: str
 
+    # the ignore below: a property: a generic record's type is per instance, not per class
     @property
     def rdtype(self) -> str:  # type: ignore[override]
         """The type mnemonic (``"HTTPS"``, ``"TLSA"``...)."""
@@ -268,38 +270,35 @@ def from_rdata(owner: str, ttl: int, rdata: dns.rdata.Rdata) -> Record:
     """Convert one dnspython rdata into our record type (owner already normalised)."""
     rdtype = rdata.rdtype
     T = dns.rdatatype
+    r: Any = rdata  # dnspython's Rdata has no per-type fields: the rdtype says which there are
     if rdtype == T.A:
-        return ARecord(owner, ttl, rdata.address)  # type: ignore[attr-defined]
+        return ARecord(owner, ttl, r.address)
     if rdtype == T.AAAA:
-        return AAAARecord(owner, ttl, rdata.address)  # type: ignore[attr-defined]
+        return AAAARecord(owner, ttl, r.address)
     if rdtype in (T.CNAME, T.NS, T.PTR, T.DNAME):
-        target = _name_text(rdata.target)  # type: ignore[attr-defined]
+        target = _name_text(r.target)
         cls = {T.CNAME: CNAMERecord, T.NS: NSRecord, T.PTR: PTRRecord, T.DNAME: DNAMERecord}[rdtype]
         return cls(owner, ttl, target)
     if rdtype == T.MX:
-        return MXRecord(owner, ttl, rdata.preference, _name_text(rdata.exchange))  # type: ignore[attr-defined]
+        return MXRecord(owner, ttl, r.preference, _name_text(r.exchange))
     if rdtype == T.SRV:
-        r: Any = rdata
         return SRVRecord(owner, ttl, r.priority, r.weight, r.port, _name_text(r.target))
     if rdtype == T.TXT:
-        return TXTRecord(owner, ttl, tuple(rdata.strings))  # type: ignore[attr-defined]
+        return TXTRecord(owner, ttl, tuple(r.strings))
     if rdtype == T.SOA:
-        r = rdata
         return SOARecord(
             owner, ttl, _name_text(r.mname), _name_text(r.rname),
             r.serial, r.refresh, r.retry, r.expire, r.minimum,
         )
     if rdtype == T.CAA:
-        r = rdata
         return CAARecord(owner, ttl, r.flags, r.tag.decode("ascii", "replace"), r.value)
     if rdtype == T.NAPTR:
-        r = rdata
         return NAPTRRecord(
             owner, ttl, r.order, r.preference, r.flags, r.service, r.regexp, _name_text(r.replacement)
         )
     return GenericRecord(owner, ttl, T.to_text(rdtype), rdata.to_text())
 
 
-def _name_text(name: Any) -> str:
-    text = name.to_text().lower()
+def _name_text(name: dns.name.Name) -> str:
+    text: str = name.to_text().lower()
     return text if text.endswith(".") else text + "."

@@ -165,25 +165,26 @@ def decode(key: CacheKey, raw: bytes, remaining_ms: int, clock: Callable[[], flo
         raise InvalidEntry("header")
     remaining = min(original, remaining_ms // 1000)
     elapsed = original - remaining
-    chain = tuple(_aged(record_from_json(r), elapsed) for r in _as_list(data.get("chain")))
-    if not all(isinstance(r, _records.CNAMERecord) for r in chain):
+    links = [_aged(record_from_json(r), elapsed) for r in _as_list(data.get("chain"))]
+    chain = tuple(r for r in links if isinstance(r, _records.CNAMERecord))
+    if len(chain) != len(links):
         raise InvalidEntry("CNAME chain")
     kind = data.get("kind")
     if kind == "answer":
         records = tuple(_aged(record_from_json(r), elapsed) for r in _as_list(data.get("records")))
         if not records or not isinstance(source, str) or any(r.rdtype != rdtype for r in records):
             raise InvalidEntry("answer records")
-        return Answer(name, rdtype, records, source, cname_chain=chain,  # type: ignore[arg-type]
+        return Answer(name, rdtype, records, source, cname_chain=chain,
                       canonical_name=canonical, ttl=remaining, clock=clock, from_cache=True)
-    error_type = _NEGATIVES.get(kind)  # type: ignore[arg-type]
+    error_type = _NEGATIVES.get(kind) if isinstance(kind, str) else None
     if error_type is None:
         raise InvalidEntry(f"kind {kind!r}")
     soa_data = data.get("soa")
     soa = _aged(record_from_json(soa_data), elapsed) if soa_data is not None else None
     if soa is not None and not isinstance(soa, _records.SOARecord):
         raise InvalidEntry("SOA")
-    return error_type(name=name, rdtype=rdtype, source=source, ttl=remaining, soa=soa,  # type: ignore[arg-type]
-                      from_cache=True, cname_chain=chain, canonical_name=canonical)  # type: ignore[arg-type]
+    return error_type(name=name, rdtype=rdtype, source=source, ttl=remaining, soa=soa,
+                      from_cache=True, cname_chain=chain, canonical_name=canonical)
 
 
 def _as_list(value: Any) -> list[Any]:

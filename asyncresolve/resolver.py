@@ -131,7 +131,7 @@ class Resolver:
                         error = value.error()
                         stats.count_error(error)
                         raise error
-                    return value  # type: ignore[no-any-return]
+                    return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
         if cache is not None:
             value = cache.lookup(key, self._on_refresh, stats)
             if value is not None:
@@ -140,11 +140,12 @@ class Resolver:
                     error = value.error()
                     stats.count_error(error)
                     raise error
-                return value  # type: ignore[no-any-return]
+                return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
             stats.cache_misses += 1
         if self._closed:
             raise ResolverClosed("resolver is closed", name=key[0], rdtype=key[1])
         try:
+            # the ignore: the coalescer hands back Any; what _fetch returns is an Answer
             return await self._coalescer.run(key, self._fetch, timeout or self.timeout)  # type: ignore[no-any-return]
         except ResolveError as error:
             stats.count_error(error)
@@ -152,6 +153,7 @@ class Resolver:
 
     async def _fetch(self, key: CacheKey, deadline: float) -> Answer:
         """One upstream lookup through the chain, whose result goes to the cache."""
+        # the ignores: a CacheKey may be any hashable; a query's is the (name, type, class) _query_key made
         name: str = key[0]  # type: ignore[index]
         rdtype: str = key[1]  # type: ignore[index]
         self.stats.upstream_lookups += 1

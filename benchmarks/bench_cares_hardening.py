@@ -62,7 +62,7 @@ async def run(backend: Backend, count: int, concurrency: int) -> float:
         for i in numbers:
             try:
                 await backend.resolve(Query(f"h{i}.{ORIGIN}", "A", loop.time() + 10))
-            except Exception:
+            except Exception:  # noqa: BLE001 - counted: the hardening figure is how many fail
                 failures += 1
 
     started = time.perf_counter()

@@ -33,7 +33,7 @@ async def profile(label: str, opener, server, names, concurrency, html: Path | N
     print(f"\n===== {label}: {result.qps:,.0f} qps (under the profiler), ok {result.success:.1%}")
     print(profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False))
     if html:
-        html.mkdir(parents=True, exist_ok=True)
+        html.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - after the profiled run
         (html / f"{label}.html").write_text(profiler.output_html())
 
 

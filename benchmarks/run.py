@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             result["iterative"] = iterative_scenario(
                 [(name, _loop_factory(name)) for name in args.loops], args.iterative_rounds,
                 args.iterative_names, 200, 120.0)
-        except Exception as exc:  # reported, not fatal: the other scenarios' figures stand
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal: the other scenarios' figures stand
             say(f"(4) iterative failed: {type(exc).__name__}: {exc}")
             result["iterative"] = {"error": f"{type(exc).__name__}: {exc}"}
     result["elapsed_s"] = time.monotonic() - started

@@ -106,7 +106,7 @@ async def our_outcome(resolver: Resolver, args: tuple[Any, ...]) -> tuple[str, A
         return "ok", await resolver.getaddrinfo(host, port, family=family, type=kind, proto=proto, flags=flags)
     except socket.gaierror as error:
         return "gaierror", error.errno
-    except Exception as error:  # TypeError/OSError as the stdlib's; anything else is a mismatch
+    except Exception as error:  # noqa: BLE001 - TypeError/OSError as the stdlib's; anything else is a mismatch
         return type(error).__name__, None
 
 
@@ -212,7 +212,7 @@ def main() -> None:
                     try:
                         await full.resolve("localhost", "A")
                         break
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - not loaded yet, whatever the error: try again
                         await asyncio.sleep(0.05)
                 if mode == "addrconfig":
                     hosts: list[Any] = ["www.dns.test", "multi.gai.test", "both.gai.test", "localhost", "::1",

@@ -73,7 +73,7 @@ def test_real_routing_table_without_packets() -> None:
     # Loopback always has a route; the call only consults the routing table.
     assert addrselect.source_address("127.0.0.1") == ipaddress.ip_address("127.0.0.1")
     assert addrselect.sort_destinations(["127.0.0.1"]) == ["127.0.0.1"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
         addrselect.sort_destinations(["not-an-address", "127.0.0.1"])
 
 

@@ -33,7 +33,8 @@ async def test_run_pass_stops_taking_names_at_its_limit():
         return expected_address(name)
 
     result = await run_pass(names, expected_address, 2, slow, limit=0.2)
-    assert 0 < result.done < 100 and result.cut == 1000 - result.done
+    assert 0 < result.done < 100
+    assert result.cut == 1000 - result.done
     assert result.errors == 0  # names not reached are not failures
 
 
@@ -45,8 +46,11 @@ async def test_summary_is_median_and_spread_and_plain_json():
     for p, elapsed in zip(passes, (1.0, 2.0, 10.0), strict=True):
         p.elapsed = elapsed
     summary = summarise(passes)
-    assert summary["qps_median"] == 25.0 and summary["qps_min"] == 5.0 and summary["qps_max"] == 50.0
-    assert summary["success"] == 1.0 and summary["lookups"] == 150
+    assert summary["qps_median"] == 25.0
+    assert summary["qps_min"] == 5.0
+    assert summary["qps_max"] == 50.0
+    assert summary["success"] == 1.0
+    assert summary["lookups"] == 150
     assert summary["latency_buckets"][-1][1] == 150
     assert json.loads(json.dumps(summary)) == summary
 

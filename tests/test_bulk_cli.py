@@ -65,10 +65,14 @@ def test_jsonl_with_comments_urls_bad_lines_and_types(tmp_path, server):
     by_pair = {(r["name"], r["type"]): r for r in records}
     assert len(records) == len(by_pair) == 8 * 2
     h3 = by_pair[("h3.example.test.", "A")]
-    assert h3["status"] == "NOERROR" and h3["class"] == "IN" and h3["tries"] == 1
+    assert h3["status"] == "NOERROR"
+    assert h3["class"] == "IN"
+    assert h3["tries"] == 1
     assert h3["data"]["answers"] == [{"name": "h3.example.test.", "type": "A", "class": "IN", "ttl": 300,
                                       "data": "198.18.0.3"}]
-    assert h3["resolver"] == server and h3["source"] == "cares" and h3["elapsed"] > 0
+    assert h3["resolver"] == server
+    assert h3["source"] == "cares"
+    assert h3["elapsed"] > 0
     assert by_pair[("h2.example.test.", "A")]["status"] == "NOERROR"
     assert by_pair[("h1.example.test.", "MX")]["status"] == "NODATA"
     assert by_pair[("nope.example.test.", "A")]["status"] == "NXDOMAIN"
@@ -80,8 +84,10 @@ def test_jsonl_with_comments_urls_bad_lines_and_types(tmp_path, server):
     # An IPv6 literal URL gives the host "::1": no name to resolve, whoever rejects it.
     assert [r["status"] for r in records if r["name"].startswith("::1")] == ["INVALID", "INVALID"]
     # Not a terminal: no progress bar, only the final summary on stderr.
-    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr
-    assert "16 results" in result.stderr and "INVALID 6" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "\x1b" not in result.stderr
+    assert "16 results" in result.stderr
+    assert "INVALID 6" in result.stderr
 
 
 def test_csv_and_text_formats_from_stdin(server):
@@ -90,7 +96,8 @@ def test_csv_and_text_formats_from_stdin(server):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     by_name = {row["name"]: row for row in rows}
-    assert by_name["h7.example.test."]["status"] == "NOERROR" and by_name["h7.example.test."]["data"] == "198.18.0.7"
+    assert by_name["h7.example.test."]["status"] == "NOERROR"
+    assert by_name["h7.example.test."]["data"] == "198.18.0.7"
     assert by_name["h7.example.test."]["ttl"] == "300"
     assert by_name["nope.example.test."]["status"] == "NXDOMAIN"
     assert by_name["bad..name"]["status"] == "INVALID"
@@ -112,7 +119,8 @@ def test_usage_errors(tmp_path, server):
     notes = tmp_path / "notes.txt"
     notes.write_text("not an output file\n")
     wrong = bulk("--nameserver", server, "-o", str(notes), "--resume", stdin="h1.example.test\n")
-    assert wrong.returncode == 2 and "does not look like jsonl output" in wrong.stderr
+    assert wrong.returncode == 2
+    assert "does not look like jsonl output" in wrong.stderr
     assert notes.read_text() == "not an output file\n"
 
 
@@ -192,7 +200,8 @@ def test_sigint_and_sigterm_stop_cleanly_with_a_resume_hint(tmp_path, server, si
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
-    assert "--resume" in stderr and signal.Signals(signum).name in stderr
+    assert "--resume" in stderr
+    assert signal.Signals(signum).name in stderr
     lines = out.read_text().splitlines()
     assert 0 < len(lines) < N
     assert all(json.loads(line)["status"] == "NOERROR" for line in lines)  # every line complete
@@ -200,7 +209,8 @@ def test_sigint_and_sigterm_stop_cleanly_with_a_resume_hint(tmp_path, server, si
     assert finish.returncode == 0, finish.stderr
     assert f"({len(lines)} skipped" in finish.stderr
     pairs = Counter((r["name"], r["type"]) for r in map(json.loads, out.read_text().splitlines()))
-    assert set(pairs) == expected_pairs() and max(pairs.values()) == 1
+    assert set(pairs) == expected_pairs()
+    assert max(pairs.values()) == 1
 
 
 def test_progress_bar_drawn_on_a_terminal(tmp_path, server):
@@ -226,7 +236,10 @@ def test_progress_bar_drawn_on_a_terminal(tmp_path, server):
     os.close(controller)
     screen = seen.decode("utf-8", "replace")
     assert "\x1b[" in screen  # cursor movement: a live display
-    assert "bulk" in screen and f"{N}/{N}" in screen and "NOERROR" in screen and "/s" in screen
+    assert "bulk" in screen
+    assert f"{N}/{N}" in screen
+    assert "NOERROR" in screen
+    assert "/s" in screen
     assert "━" in screen  # rich's bar
     assert f"asyncresolve bulk: {N} results" in screen
 
@@ -240,7 +253,9 @@ def test_stats_file_lines(tmp_path, server):
     lines = [json.loads(line) for line in stats.read_text().splitlines()]
     assert len(lines) >= 3
     assert [line["done"] for line in lines] == sorted(line["done"] for line in lines)
-    assert lines[-1]["done"] == 600 and lines[-1]["counts"] == {"NOERROR": 600} and lines[-1]["total"] == 600
+    assert lines[-1]["done"] == 600
+    assert lines[-1]["counts"] == {"NOERROR": 600}
+    assert lines[-1]["total"] == 600
 
 
 def test_a_silent_server_is_dropped_with_a_warning(tmp_path, lab, server):
@@ -264,7 +279,8 @@ def test_demo_shows_a_bulk_run():
     result = subprocess.run([SCRIPT, "demo", "--quick"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     section = result.stdout.split("== bulk:", 1)[1]
-    assert "1006 results" in section and "NOERROR 670  NXDOMAIN 334  NODATA 1  INVALID 1" in section
+    assert "1006 results" in section
+    assert "NOERROR 670  NXDOMAIN 334  NODATA 1  INVALID 1" in section
     assert "666 answers match the *.users wildcard" in section
     lines = [json.loads(line) for line in section.splitlines() if line.strip().startswith("{")]
     assert {line["status"] for line in lines} >= {"NOERROR", "NXDOMAIN", "INVALID"}

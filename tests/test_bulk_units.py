@@ -23,7 +23,7 @@ def test_token_bucket_spaces_sends_after_the_burst(clock):
 
 
 def test_token_bucket_rejects_a_bad_rate():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate must be positive"):
         TokenBucket(0)
 
 
@@ -77,7 +77,8 @@ def test_resume_keeps_complete_records_and_cuts_a_torn_tail(tmp_path, fmt):
         path.write_bytes(whole[:cut])
         done = completed_pairs(str(path), fmt)
         kept = path.read_bytes()
-        assert whole.startswith(kept) and kept.endswith(b"\n") | (kept == b"")
+        assert whole.startswith(kept)
+        assert kept.endswith(b"\n") | (kept == b"")
         assert done <= expected
         assert completed_pairs(str(path), fmt) == done  # idempotent
         if fmt == "text" and b"192.0.2.2" not in whole[:cut]:
@@ -100,7 +101,8 @@ def test_json_lines_are_what_json_dumps_gives():
     writer = JsonLinesWriter(None)  # type: ignore[arg-type]
     for result in [*results(), *extra]:
         line = writer.format(result)
-        assert line.endswith("\n") and line.count("\n") == 1
+        assert line.endswith("\n")
+        assert line.count("\n") == 1
         assert line == json.dumps(to_json(result), separators=(",", ":"), ensure_ascii=False) + "\n"
 
 

@@ -15,7 +15,9 @@ def test_positive_entry_counts_down_and_expires(clock):
     stored = cache.store_answer(KEY, answer(clock, ttl=60))
     assert stored.ttl == 60
     hit = cache.lookup(KEY)
-    assert hit.from_cache and hit.ttl == 60 and hit.source == "scripted"
+    assert hit.from_cache
+    assert hit.ttl == 60
+    assert hit.source == "scripted"
     clock.advance(20.5)
     hit = cache.lookup(KEY)
     assert hit.ttl == 40
@@ -50,13 +52,18 @@ def test_negative_entries_use_the_soa_ttl_and_the_default(clock):
     value = cache.lookup(KEY)
     assert isinstance(value, Negative)
     error = value.error()
-    assert isinstance(error, NXDomain) and error.ttl == 300 and error.soa == soa and error.from_cache
-    assert error.cname_chain == () and error.canonical_name is None
+    assert isinstance(error, NXDomain)
+    assert error.ttl == 300
+    assert error.soa == soa
+    assert error.from_cache
+    assert error.cname_chain == ()
+    assert error.canonical_name is None
     chain = (CNAMERecord("alias.test.", 60, "gone.example.test."),)
     cache.store_negative(("alias.test.", "A", "IN"), NXDomain(name="alias.test.", rdtype="A", ttl=30,
                                                               cname_chain=chain, canonical_name="gone.example.test."))
     again = cache.lookup(("alias.test.", "A", "IN")).error()
-    assert again.cname_chain == chain and again.canonical_name == "gone.example.test."
+    assert again.cname_chain == chain
+    assert again.canonical_name == "gone.example.test."
     clock.advance(299)
     assert cache.lookup(KEY).error().ttl == 1
     clock.advance(1)
@@ -77,7 +84,8 @@ def test_lru_bound_evicts_least_recently_used(clock):
         cache.store_answer(key, answer(clock, name=key[0]))
     assert cache.lookup(keys[0]) is not None  # touch n0: n1 is now the oldest
     cache.store_answer(keys[3], answer(clock, name=keys[3][0]))
-    assert len(cache) == 3 and cache.evictions == 1
+    assert len(cache) == 3
+    assert cache.evictions == 1
     assert cache.lookup(keys[1]) is None
     assert all(cache.lookup(k) is not None for k in (keys[0], keys[2], keys[3]))
 
@@ -88,7 +96,8 @@ def test_serve_stale_serves_expired_entry_and_asks_for_one_refresh(clock):
     refreshes = []
     clock.advance(11)
     stale = cache.lookup(KEY, refreshes.append)
-    assert stale.records[0].address == "192.0.2.1" and stale.ttl == 30
+    assert stale.records[0].address == "192.0.2.1"
+    assert stale.ttl == 30
     assert cache.lookup(KEY, refreshes.append) is not None
     assert refreshes == [KEY]  # one refresh, however many hits
     assert cache.stale_served == 2
@@ -100,7 +109,8 @@ def test_serve_stale_serves_expired_entry_and_asks_for_one_refresh(clock):
     # without a refresher (a plain get) stale entries are not served
     cache.store_answer(KEY, answer(clock, ttl=10))
     clock.advance(11)
-    assert cache.lookup(KEY) is None and cache.get(KEY) is None
+    assert cache.lookup(KEY) is None
+    assert cache.get(KEY) is None
 
 
 def test_serve_stale_disabled_by_default(clock):
@@ -120,7 +130,8 @@ def test_prefetch_when_little_ttl_remains(clock):
     clock.advance(2)
     assert cache.lookup(KEY, refreshes.append).ttl == 9
     assert cache.lookup(KEY, refreshes.append).ttl == 9
-    assert refreshes == [KEY] and cache.prefetches == 1
+    assert refreshes == [KEY]
+    assert cache.prefetches == 1
     # short TTLs are never prefetched
     short = ("short.test.", "A", "IN")
     cache.store_answer(short, answer(clock, ttl=5, name=short[0]))
@@ -140,11 +151,16 @@ def test_generic_infrastructure_values(clock):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"max_entries": 0}, {"min_ttl": 10, "max_ttl": 5}, {"negative_ttl": -1}, {"prefetch_fraction": 1.5}],
+    ("kwargs", "message"),
+    [
+        ({"max_entries": 0}, "max_entries must be at least 1"),
+        ({"min_ttl": 10, "max_ttl": 5}, "need 0 <= min_ttl <= max_ttl"),
+        ({"negative_ttl": -1}, "TTLs must not be negative"),
+        ({"prefetch_fraction": 1.5}, "prefetch_fraction must be between 0 and 1"),
+    ],
 )
-def test_bad_configuration_is_rejected(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_configuration_is_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         TTLCache(**kwargs)
 
 
@@ -154,5 +170,5 @@ def test_answer_is_immutable(clock):
         a.source = "other"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         a.records[0].ttl = 5  # type: ignore[misc]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least one record"):
         Answer("x.", "A", [], "s")

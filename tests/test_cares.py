@@ -147,7 +147,8 @@ async def check_all_types(server: str, lab: DNSLab, mode: str, ttl_slack: int) -
             else:
                 want = expected_records(ZONE, "cares.test.", rel, rdtype)
             assert answer.source == "cares"
-            assert answer.name == qname(rel) and answer.rdtype == rdtype
+            assert answer.name == qname(rel)
+            assert answer.rdtype == rdtype
             assert_same(answer.records, want, ttl_slack=ttl_slack)
             assert answer.ttl == min(r.ttl for r in answer.records)
     finally:
@@ -224,7 +225,8 @@ async def test_cname_chain(kind: str) -> None:
     assert chain == [("alias.cares.test.", "alias2.cares.test."), ("alias2.cares.test.", "a.cares.test.")]
     assert all(isinstance(c, CNAMERecord) for c in answer.cname_chain)
     first, second = (c.ttl for c in answer.cname_chain)
-    assert 113 - slack <= first <= 113 and 114 - slack <= second <= 114
+    assert 113 - slack <= first <= 113
+    assert 114 - slack <= second <= 114
     assert_same(answer.records, expected_records(ZONE, "cares.test.", "a", "A"), ttl_slack=slack)
     assert answer.ttl <= 111
 
@@ -254,8 +256,10 @@ async def test_nxdomain_and_nodata_with_the_soa_negative_ttl(kind: str) -> None:
         assert error.soa.name == soa_owner
         assert ttl - slack <= error.ttl <= ttl
         assert error.ttl == min(error.soa.ttl, error.soa.minimum)
-    assert nx.value.soa.minimum == 120 and short_nx.value.soa.minimum == 600  # type: ignore[union-attr]
-    assert nx.value.name == "nope.cares.test." and nodata.value.rdtype == "AAAA"
+    assert nx.value.soa.minimum == 120
+    assert short_nx.value.soa.minimum == 600
+    assert nx.value.name == "nope.cares.test."
+    assert nodata.value.rdtype == "AAAA"
 
 
 async def test_negative_ttl_goes_to_the_shared_cache() -> None:
@@ -276,8 +280,10 @@ async def test_negative_ttl_goes_to_the_shared_cache() -> None:
             await resolver.aclose()
         nx_ttl = cache.remaining_ttl(("gone.cares.test", "A", "IN"))  # typed relative: its own key
         nodata_ttl = cache.remaining_ttl(("a.cares.test", "MX", "IN"))
-        assert nx_ttl is not None and 118 <= nx_ttl <= 120
-        assert nodata_ttl is not None and 118 <= nodata_ttl <= 120
+        assert nx_ttl is not None
+        assert 118 <= nx_ttl <= 120
+        assert nodata_ttl is not None
+        assert 118 <= nodata_ttl <= 120
 
 
 # -- failures -------------------------------------------------------------------------------
@@ -298,7 +304,8 @@ async def test_deadline_honoured_against_a_server_that_drops_everything(kind: st
                 elapsed = time.monotonic() - start
                 assert budget - 0.01 <= elapsed <= budget + 0.06, elapsed
                 assert err.value.source == "cares"
-            assert backend._channel is not None and not backend._channel.pending
+            assert backend._channel is not None
+            assert not backend._channel.pending
             # And through the resolver, whose deadline the backend receives.
             resolver = Resolver(backends=[backend], cache=TTLCache(), timeout=0.2)
             start = time.monotonic()
@@ -334,8 +341,10 @@ async def test_every_deadline_kept_by_one_sweep_whatever_the_order(mode: str) ->
             assert 0.1 <= fast_elapsed <= 0.02 + 0.1 + 0.06, fast_elapsed
             assert 0.6 - 0.01 <= slow_elapsed <= 0.6 + 0.06, slow_elapsed
             channel = backend._channel
-            assert channel is not None and not channel.pending
-            assert not channel._deadlines and channel._sweep is None  # nothing left to sweep
+            assert channel is not None
+            assert not channel.pending
+            assert not channel._deadlines
+            assert channel._sweep is None
         finally:
             await backend.aclose()
 
@@ -354,13 +363,14 @@ async def test_answered_queries_do_not_pile_up_in_the_deadline_heap(monkeypatch:
                                                  for i in range(batch * 50, batch * 50 + 50)))
                 assert len(answers) == 50
             channel = backend._channel
-            assert channel is not None and not channel.pending
+            assert channel is not None
+            assert not channel.pending
             assert len(channel._deadlines) <= 50 + 16 + 1, len(channel._deadlines)
         finally:
             await backend.aclose()
 
 
-@pytest.mark.parametrize("fault, rcode", [("servfail", "SERVFAIL"), ("refuse", "REFUSED")])
+@pytest.mark.parametrize(("fault", "rcode"), [("servfail", "SERVFAIL"), ("refuse", "REFUSED")])
 async def test_servfail_and_refused_keep_the_rcode(fault: str, rcode: str) -> None:
     async with upstream("stub") as (server, lab):
         setattr(lab.stub.faults, fault, True)  # type: ignore[union-attr]
@@ -410,7 +420,8 @@ async def test_bad_name_and_unsupported_type() -> None:
             await backend.resolve(query("a.cares.test.", "DNSKEY"))
     finally:
         await backend.aclose()
-    assert not backend.supports("DNSKEY") and not backend.supports("ANY")
+    assert not backend.supports("DNSKEY")
+    assert not backend.supports("ANY")
     assert {"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA", "NAPTR", "HTTPS",
             "TLSA", "URI"} == set(backend.supported_types or ())
 
@@ -424,7 +435,8 @@ async def test_cancel_detaches_the_query_without_leaking(mode: str, eventually: 
             task = asyncio.ensure_future(backend.resolve(query("a.cares.test.", "A")))
             await eventually(lambda: backend._channel is not None and backend._channel.pending)
             channel = backend._channel
-            assert channel is not None and len(channel.pending) == 1
+            assert channel is not None
+            assert len(channel.pending) == 1
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -528,10 +540,11 @@ def test_nameserver_forms() -> None:
     assert _server_csv(["127.0.0.1", "127.0.0.2:5353", ("127.0.0.3", 54), "::1", "[::1]:5300"], 53) == (
         "127.0.0.1:53,127.0.0.2:5353,127.0.0.3:54,[::1]:53,[::1]:5300"
     )
-    for bad in (["localhost"], ["127.0.0.1:0"], ["127.0.0.1:70000"], []):
-        with pytest.raises(ValueError):
+    for bad, why in ((["localhost"], "must be an IP address"), (["127.0.0.1:0"], "bad port"),
+                     (["127.0.0.1:70000"], "bad port"), ([], "no nameservers")):
+        with pytest.raises(ValueError, match=why):
             _server_csv(bad, 53)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="loop_mode must be 'sockets' or 'thread'"):
         CaresBackend(["127.0.0.1"], loop_mode="poll")  # type: ignore[arg-type]
     assert CaresBackend(["127.0.0.1:5353"]).nameservers == ["127.0.0.1:5353"]
 

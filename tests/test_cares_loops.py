@@ -90,8 +90,7 @@ def test_two_running_loops_get_one_clear_error() -> None:
         async def hold() -> None:
             await backend.resolve(query("a.loops.test."))
             started.set()
-            while not release.is_set():
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(release.wait)  # this loop keeps running meanwhile
             await backend.aclose()
 
         other = threading.Thread(target=asyncio.run, args=(hold(),))
@@ -132,7 +131,9 @@ async def test_aclose_while_the_channel_is_being_made_leaves_nothing(monkeypatch
     await asyncio.wait_for(closing, 10)
     with pytest.raises(ResolverClosed):
         await lookup
-    assert len(made) == 1 and made[0].closed and made[0].ptr == cares_module.ffi.NULL
+    assert len(made) == 1
+    assert made[0].closed
+    assert made[0].ptr == cares_module.ffi.NULL
     with pytest.raises(ResolverClosed):
         await backend.resolve(query("b.loops.test."))
     assert len(made) == 1  # no channel made after aclose
@@ -165,5 +166,7 @@ def test_channel_made_for_a_loop_that_ended_is_destroyed(monkeypatch: pytest.Mon
     deadline = time.monotonic() + 10
     while not (made and made[0].closed) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert made and made[0].closed and made[0].ptr == cares_module.ffi.NULL
+    assert made
+    assert made[0].closed
+    assert made[0].ptr == cares_module.ffi.NULL
     gc.collect()

@@ -26,7 +26,8 @@ async def test_relative_names_are_searched_absolute_ones_never() -> None:
         backend = CaresBackend([f"{host}:{port}"], search=["sub.example.test", "example.test"], ndots=1)
         async with Resolver([backend]) as r:
             found = await r.resolve("www", "A")
-            assert found.addresses == ["192.0.2.2"] and found.name == "www.sub.example.test."
+            assert found.addresses == ["192.0.2.2"]
+            assert found.name == "www.sub.example.test."
             lab.reset_counters()
             with pytest.raises(NXDomain) as info:
                 await r.resolve("www.", "A")  # absolute: asked as it is, only
@@ -62,8 +63,11 @@ async def test_search_list_from_resolv_conf(tmp_path: Path) -> None:
         backend = CaresBackend(resolv_conf=conf, port=port)
         async with Resolver([backend]) as r:
             assert (await r.resolve("www", "A")).addresses == ["192.0.2.2"]
-        assert backend.search == ("sub.example.test.",) and backend.ndots == 3
-        assert backend._options["timeout"] == 2.0 and backend._options["tries"] == 4 and backend._options["rotate"]
+        assert backend.search == ("sub.example.test.",)
+        assert backend.ndots == 3
+        assert backend._options["timeout"] == 2.0
+        assert backend._options["tries"] == 4
+        assert backend._options["rotate"]
 
 
 async def test_relative_and_absolute_are_cached_apart(scripted) -> None:  # type: ignore[no-untyped-def]

@@ -22,8 +22,10 @@ async def test_not_mine_passes_to_next(scripted):
     second = scripted(name="second", table={NAME: "192.0.2.2"})
     async with Resolver([first, second]) as r:
         answer = await r.resolve("www.example.test")
-        assert answer.source == "second" and len(first.calls) == 1
-        assert r.stats.backends["first"].passes == 1 and r.stats.backends["second"].answers == 1
+        assert answer.source == "second"
+        assert len(first.calls) == 1
+        assert r.stats.backends["first"].passes == 1
+        assert r.stats.backends["second"].answers == 1
 
 
 async def test_backend_that_cannot_answer_the_type_is_skipped(scripted):
@@ -77,7 +79,8 @@ async def test_all_fail_gives_most_informative_error(scripted):
     async with Resolver([a, b, c]) as r:
         with pytest.raises(ServFail) as info:
             await r.resolve("www.example.test")
-        assert info.value.rcode == "REFUSED" and info.value.source == "b"
+        assert info.value.rcode == "REFUSED"
+        assert info.value.source == "b"
         assert [name for name, _ in info.value.attempts] == ["a", "b", "c"]
 
 

@@ -51,7 +51,8 @@ def test_lookup_several_types_json(hosts):
 def test_negative_answers_exit_nonzero_with_one_line(hosts):
     result = run("lookup", "web.example.test", "-t", "PTR", "--backends", "hosts", "--hosts-file", hosts)
     assert result.returncode == 1
-    assert result.stderr.strip().count("\n") == 0 and "no backend" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "no backend" in result.stderr
     result = run("lookup", "localhost", "-t", "AAAA", "--backends", "hosts", "--hosts-file", hosts)
     assert result.returncode == 1  # localhost is not in this file: every backend passed
 
@@ -96,13 +97,15 @@ def test_nxdomain_through_system_backend_stays_on_loopback():
 def test_bad_arguments_give_one_clear_line_and_status_2(args, message):
     result = run(*args)
     assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
 def test_usage_errors_from_argparse():
     result = run("lookup")
-    assert result.returncode == 2 and "usage:" in result.stderr
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
     result = run("frobnicate")
     assert result.returncode == 2
 
@@ -111,20 +114,26 @@ def test_version():
     from asyncresolve import __version__
 
     result = run("--version")
-    assert result.returncode == 0 and result.stdout.strip() == f"asyncresolve {__version__}"
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"asyncresolve {__version__}"
 
 
 def test_hosts_file_takes_effect_without_backends(hosts):
     result = run("lookup", "web.example.test", "--hosts-file", hosts)
     assert result.returncode == 0, result.stderr
-    assert "source hosts" in result.stdout and "192.0.2.10" in result.stdout
+    assert "source hosts" in result.stdout
+    assert "192.0.2.10" in result.stdout
 
 
 def test_json_has_one_shape_whatever_the_number_of_types(hosts):
     one = json.loads(run("lookup", "web.example.test", "--json", "--hosts-file", hosts).stdout)
     two = json.loads(run("lookup", "web.example.test", "-t", "A", "-t", "28", "--json", "--hosts-file", hosts).stdout)
-    assert isinstance(one, list) and len(one) == 1 and one[0]["type"] == "A"
-    assert [d["type"] for d in two] == ["A", "AAAA"] and one[0] == two[0]
+    assert isinstance(one, list)
+    assert len(one) == 1
+    assert one[0]["type"] == "A"
+    assert [d["type"] for d in two] == ["A", "AAAA"]
+    assert one[0] == two[0]
     error = run("lookup", "nothere.test", "--json", "--hosts-file", hosts)
     data = json.loads(error.stdout)
-    assert isinstance(data, list) and set(data[0]) >= {"name", "type", "error", "message"}
+    assert isinstance(data, list)
+    assert set(data[0]) >= {"name", "type", "error", "message"}

@@ -49,7 +49,8 @@ def test_nxdomain_through_cares_exit_3_with_negative_ttl(lab):
     result = run("lookup", "nope.example.test", "--backends", "cares", "--nameserver", f"{ip}:{port}", "--json")
     assert result.returncode == 3
     data = json.loads(result.stdout)
-    assert data[0]["error"] == "NXDomain" and data[0]["ttl"] == 300
+    assert data[0]["error"] == "NXDomain"
+    assert data[0]["ttl"] == 300
 
 
 def test_iterative_trace_shows_the_referral_path(lab):
@@ -62,7 +63,8 @@ def test_iterative_trace_shows_the_referral_path(lab):
     assert "www.example.test.\t60\tIN\tA\t192.0.2.10" in out
     trace = [line for line in out.splitlines() if line.startswith(";; trace:")]
     assert len(trace) >= 3
-    assert f"@{root_ip}#{port}" in trace[0] and "referral to test." in trace[0]
+    assert f"@{root_ip}#{port}" in trace[0]
+    assert "referral to test." in trace[0]
     assert "answer" in trace[-1]
 
 
@@ -70,10 +72,12 @@ def test_nameserver_takes_effect_without_backends(lab):
     ip, port = lab.stub_server
     result = run("lookup", "www.example.test", "--nameserver", f"{ip}:{port}")
     assert result.returncode == 0, result.stderr
-    assert "source cares" in result.stdout and "192.0.2.10" in result.stdout
+    assert "source cares" in result.stdout
+    assert "192.0.2.10" in result.stdout
     # a server where nothing listens is asked, not ignored in favour of resolv.conf or the hosts file
     result = run("lookup", "localhost", "--nameserver", "127.0.0.1:1", "--timeout", "2")
-    assert result.returncode != 0 and "source hosts" not in result.stdout
+    assert result.returncode != 0
+    assert "source hosts" not in result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
 
 

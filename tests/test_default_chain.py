@@ -106,7 +106,8 @@ asyncio.run(main())
 async def run_child(tmp_path: Path, lab: DNSLab, nsswitch: str, resolv_extra: str = "",
                     host_conf: str = "multi on\n") -> dict[str, Any]:
     address, port = lab.stub_server
-    assert port == 53 and address.startswith("127.")
+    assert port == 53
+    assert address.startswith("127.")
     files = {
         "resolv.conf": f"nameserver {address}\n{resolv_extra}options timeout:1 attempts:2\n",
         "nsswitch.conf": f"passwd: files\nhosts: {nsswitch}\nnetworks: files\n",
@@ -131,7 +132,8 @@ def assert_same_as_getaddrinfo(out: dict[str, Any]) -> None:
     for key, theirs in out["os"].items():
         ours = out["ours"][key]
         if key in PINNED_NOT_GLIBC:
-            assert ours["source"] == "hosts" and theirs == ["192.0.2.66"], (key, ours, theirs)
+            assert ours["source"] == "hosts", (key, ours, theirs)
+            assert theirs == ["192.0.2.66"], (key, ours, theirs)
             assert "192.0.2.99" in ours["addresses"]
             continue
         if theirs == ["gaierror"]:
@@ -149,21 +151,27 @@ async def test_files_dns_chain_is_hosts_then_cares_with_real_ttls(tmp_path: Path
     async with DNSLab(ZONES, port=53) as lab:
         out = await run_child(tmp_path, lab, "files dns", SEARCH)
     assert out["system_engaged"] is False  # stepped aside: hosts then c-ares
-    assert out["search"] == ["sub.example.test.", "example.test."] and out["ndots"] == 2
+    assert out["search"] == ["sub.example.test.", "example.test."]
+    assert out["ndots"] == 2
     assert_same_as_getaddrinfo(out)
     ours = out["ours"]
     www = ours["www.example.test A"]
-    assert www["source"] == "cares" and www["ttl_known"] and 298 <= www["ttl"] <= 300
+    assert www["source"] == "cares"
+    assert www["ttl_known"]
+    assert 298 <= www["ttl"] <= 300
     assert ours["short.example.test A"]["ttl"] <= 2
     # the zone's negative TTL (SOA minimum 7), not a made-up 60
     assert ours["nope.example.test. A"] == {"error": "NXDomain", "ttl": 7, "negative": True}
-    assert ours["pinned A"]["source"] == "hosts" and ours["pinned A"]["addresses"] == ["192.0.2.99"]
+    assert ours["pinned A"]["source"] == "hosts"
+    assert ours["pinned A"]["addresses"] == ["192.0.2.99"]
     assert ours["pinned A"]["ttl_known"] is False  # the hosts file has no TTL
     # search and ndots as glibc: "www" is www.sub.example.test, "www." is never searched
-    assert ours["www A"]["addresses"] == ["192.0.2.30"] and ours["www A"]["name"] == "www.sub.example.test."
+    assert ours["www A"]["addresses"] == ["192.0.2.30"]
+    assert ours["www A"]["name"] == "www.sub.example.test."
     assert ours["www. A"]["error"] == "NXDomain"
     assert ours["one.two A"]["addresses"] == ["192.0.2.40"]
-    assert ours["v6only A"]["addresses"] == ["192.0.2.50"] and ours["v6only AAAA"]["addresses"] == ["2001:db8::50"]
+    assert ours["v6only A"]["addresses"] == ["192.0.2.50"]
+    assert ours["v6only AAAA"]["addresses"] == ["2001:db8::50"]
     assert out["mx"] == ["cares", 300, True]
     # a 2 s TTL is not served from the cache after 2.5 s
     assert out["short_again"] == [False, 1]
@@ -177,7 +185,8 @@ async def test_other_nss_sources_keep_the_system_backend_in_front(tmp_path: Path
     assert out["system_engaged"] is True
     assert_same_as_getaddrinfo(out)
     www = out["ours"]["www.example.test A"]
-    assert www["source"] == "system" and www["ttl_known"] is False
+    assert www["source"] == "system"
+    assert www["ttl_known"] is False
     assert out["ours"]["www A"]["addresses"] == ["192.0.2.30"]
     assert out["mx"] == ["cares", 300, True]  # the OS cannot answer MX: c-ares, real TTL
 

@@ -66,14 +66,16 @@ def test_option_bits_not_exported_by_pycares_match_c_ares() -> None:
     """Values from c-ares's ares.h; c-ares must accept them (init fails on an unknown bit)."""
     from pycares import _lib as lib  # type: ignore[attr-defined]
 
-    assert cares._ARES_OPT_QUERY_CACHE == 1 << 21 and cares._ARES_OPT_MAXTIMEOUTMS == 1 << 20
+    assert cares._ARES_OPT_QUERY_CACHE == 1 << 21
+    assert cares._ARES_OPT_MAXTIMEOUTMS == 1 << 20
     known = {name: getattr(lib, name) for name in dir(lib) if name.startswith("ARES_OPT_")}
     # neither bit may collide with an option pycares does export
     assert cares._ARES_OPT_QUERY_CACHE not in known.values()
     assert cares._ARES_OPT_MAXTIMEOUTMS not in known.values()
     # ares.h numbers its options in sequence: RESOLVCONF 1<<17, HOSTS_FILE, UDP_MAX_QUERIES,
     # MAXTIMEOUTMS 1<<20, QUERY_CACHE 1<<21, EVENT_THREAD 1<<22; the exported neighbours anchor it
-    assert known["ARES_OPT_RESOLVCONF"] == 1 << 17 and known["ARES_OPT_EVENT_THREAD"] == 1 << 22
+    assert known["ARES_OPT_RESOLVCONF"] == 1 << 17
+    assert known["ARES_OPT_EVENT_THREAD"] == 1 << 22
 
 
 @pytest.mark.parametrize("loop_mode", ["sockets", "thread"])
@@ -111,7 +113,7 @@ def test_c_ares_version_is_one_the_backend_supports() -> None:
     assert (major, minor) >= (1, 34), pycares.ARES_VERSION
 
 
-@pytest.mark.parametrize("rdtype, text", [("SRV", "10 5 5060 sip.example.test."), ("MX", "10 mail.example.test.")])
+@pytest.mark.parametrize(("rdtype", "text"), [("SRV", "10 5 5060 sip.example.test."), ("MX", "10 mail.example.test.")])
 def test_dnspython_writes_srv_targets_uncompressed(rdtype: str, text: str) -> None:
     """RFC 2782: an SRV target is never compressed, and c-ares 1.34 rejects one that is. The
     lab's servers render with dnspython, which compressed it before 2.9: the lower bound of

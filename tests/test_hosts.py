@@ -30,7 +30,8 @@ fe80::1%eth0 linklocal.test
 
 def test_parse_odd_hosts_file():
     table = parse_hosts(ODD_HOSTS)
-    assert table.malformed == [8, 9, 10, 11] and table.malformed_count == 4
+    assert table.malformed == [8, 9, 10, 11]
+    assert table.malformed_count == 4
     assert table.lookup("web.example.test.") == ("web.example.test.", ("192.0.2.10",), ("2001:db8::10",))
     assert table.lookup("alias.example.test.") == ("web.example.test.", ("192.0.2.10",), ())
     assert table.lookup("web.")[1] == ("192.0.2.10",)
@@ -65,7 +66,9 @@ async def test_answers_a_aaaa_ptr_and_passes_unknown_names(hosts_file):
     backend = HostsBackend(hosts_file, ttl=7)
     a = await query(backend, "alias.example.test.", "A")
     assert [r.address for r in a.records] == ["192.0.2.10"]
-    assert a.canonical_name == "web.example.test." and a.ttl == 7 and a.source == "hosts"
+    assert a.canonical_name == "web.example.test."
+    assert a.ttl == 7
+    assert a.source == "hosts"
     aaaa = await query(backend, "web.example.test.", "AAAA")
     assert aaaa.records[0].address == "2001:db8::10"
     ptr = await query(backend, reverse_name("192.0.2.10"), "PTR")
@@ -88,7 +91,9 @@ async def test_malformed_lines_are_logged_once_per_load(hosts_file, caplog):
         for _ in range(3):
             await query(backend, "web.example.test.", "A")
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 1 and "4 malformed" in messages[0] and "line 8" in messages[0]
+    assert len(messages) == 1
+    assert "4 malformed" in messages[0]
+    assert "line 8" in messages[0]
 
 
 async def test_reload_after_change_at_most_every_interval(hosts_file):

@@ -66,7 +66,8 @@ async def test_escaped_spellings_cannot_bypass_the_file(tmp_path: Path, scripted
     dns.table = {(n, "A"): "198.51.100.66" for n in ("www.example.com.", normalize_name(spelling))}
     async with Resolver([HostsBackend(hosts), dns]) as r:
         answer = await r.resolve(spelling, "A")
-    assert answer.source == "hosts" and answer.addresses == ["192.0.2.7"]
+    assert answer.source == "hosts"
+    assert answer.addresses == ["192.0.2.7"]
     assert dns.calls == []
 
 
@@ -91,7 +92,8 @@ def test_parse_is_linear_when_many_lines_share_an_address() -> None:
     started = time.perf_counter()
     table = parse_hosts(text)
     elapsed = time.perf_counter() - started
-    assert len(table.names) == 80_000 and "ad79999.tracker.test." in table.names
+    assert len(table.names) == 80_000
+    assert "ad79999.tracker.test." in table.names
     assert elapsed < 8, f"parse took {elapsed:.1f} s"
 
 
@@ -182,7 +184,8 @@ async def test_aclose_waits_for_a_reload_in_flight(tmp_path: Path, monkeypatch) 
     assert not closing.done()
     gate.set()
     await asyncio.wait_for(closing, 10)
-    assert backend._checking is not None and backend._checking.done()
+    assert backend._checking is not None
+    assert backend._checking.done()
 
 
 def test_table_is_compact() -> None:

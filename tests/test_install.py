@@ -59,15 +59,18 @@ def _pytest(python: Path, project: Path) -> subprocess.CompletedProcess[str]:
 def test_the_build_gives_no_deprecation_warning(fresh_venv: tuple[Path, str]) -> None:
     _, log = fresh_venv
     assert "SetuptoolsDeprecationWarning" not in log
-    assert "License classifiers are deprecated" not in log and "project.license` as a TOML table" not in log
+    assert "License classifiers are deprecated" not in log
+    assert "project.license` as a TOML table" not in log
 
 
 def test_an_unrelated_project_keeps_passing(fresh_venv: tuple[Path, str], tmp_path: Path) -> None:
     python, _ = fresh_venv
     installed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True,
                                text=True, timeout=120).stdout
-    assert "asyncresolve==" in installed and "pytest==" in installed
-    assert "pytest-asyncio" not in installed and "pytest_asyncio" not in installed
+    assert "asyncresolve==" in installed
+    assert "pytest==" in installed
+    assert "pytest-asyncio" not in installed
+    assert "pytest_asyncio" not in installed
     (tmp_path / "test_unrelated.py").write_text(UNRELATED)
     result = _pytest(python, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -81,4 +84,5 @@ def test_an_async_fixture_without_pytest_asyncio_says_what_to_install(
     (tmp_path / "test_wants_a_lab.py").write_text(WANTS_A_LAB)
     result = _pytest(python, tmp_path)
     assert result.returncode != 0
-    assert "needs pytest-asyncio" in result.stdout and "asyncresolve[testing]" in result.stdout, result.stdout
+    assert "needs pytest-asyncio" in result.stdout, result.stdout
+    assert "asyncresolve[testing]" in result.stdout, result.stdout

@@ -34,7 +34,8 @@ async def test_nxdomain_is_client_connector_dns_error_naming_the_host_once(dns_l
         with pytest.raises(aiohttp.ClientConnectorDNSError) as info:
             await session.get("http://nope.crawl.test:8080/")
     error = info.value
-    assert isinstance(error.os_error, socket.gaierror) and error.os_error.errno == socket.EAI_NONAME
+    assert isinstance(error.os_error, socket.gaierror)
+    assert error.os_error.errno == socket.EAI_NONAME
     assert isinstance(error.os_error.__cause__, NXDomain)
     assert str(error).count("nope.crawl.test") == 1, str(error)
     assert "NXDOMAIN" in str(error)
@@ -104,7 +105,8 @@ async def test_policy_refusal_is_a_dns_error_caused_by_address_refused(dns_lab):
                 await session.get(f"http://www.crawl.test:{port}/")
         error = info.value.os_error
         assert isinstance(error, PermissionError)
-        assert isinstance(error.__cause__, AddressRefused) and error.__cause__.reason == "loopback"
+        assert isinstance(error.__cause__, AddressRefused)
+        assert error.__cause__.reason == "loopback"
         assert str(info.value).count("www.crawl.test") == 1
         # the same name passes once the policy lets this lab's address through
         allowed = AddressPolicy(allow=["127.0.0.1/32"])

@@ -62,7 +62,8 @@ def test_bag_resolves_every_name_once_with_bulk_fields(lab_and_client) -> None:
     assert {r["source"] for r in records if r["status"] == "NOERROR"} == {"cares"}
     # Eight partitions, two worker processes: one resolver per worker, shared by its partitions.
     counts = client.run(ar_dask.worker_resolver_count)
-    assert len(counts) == 2 and all(c == 1 for c in counts.values())
+    assert len(counts) == 2
+    assert all(c == 1 for c in counts.values())
     # Both workers did work, and the lab saw each name at most once per worker.
     assert max(len(lab.queries_for(f"h{i}.dask.test", "A")) for i in range(N)) <= 2
 
@@ -76,9 +77,11 @@ def test_dataframe_column(lab_and_client) -> None:
     assert list(result.columns) == list(ar_dask.COLUMNS)
     assert len(result) == 41 * 2
     a = result[(result["name"] == "h3.dask.test.") & (result["type"] == "A")].iloc[0]
-    assert a["status"] == "NOERROR" and json.loads(a["answers"])[0]["data"] == "192.0.2.4"
+    assert a["status"] == "NOERROR"
+    assert json.loads(a["answers"])[0]["data"] == "192.0.2.4"
     mx = result[(result["name"] == "h3.dask.test.") & (result["type"] == "MX")].iloc[0]
-    assert mx["status"] == "NODATA" and json.loads(mx["answers"]) == []
+    assert mx["status"] == "NODATA"
+    assert json.loads(mx["answers"]) == []
     assert set(result[result["name"] == "missing.dask.test."]["status"]) == {"NXDOMAIN"}
 
 

@@ -13,7 +13,9 @@ async def test_crawler_tour_fetches_pages_saves_lookups_and_refuses_internal_nam
     saved = re.search(r"asked (\d+) lookups .* the lab received (\d+) queries, (\d+) lookups saved", out)
     assert saved, out
     asked, received, saved_count = map(int, saved.groups())
-    assert asked == 60 and received == 6 and saved_count == 54
+    assert asked == 60
+    assert received == 6
+    assert saved_count == 54
     assert "admin.crawl.test refused by policy: loopback" in out
     assert "metadata.crawl.test refused by policy: link-local" in out
     assert "address 127.0.0.53 of 0x7f.0.0.53 refused by policy: loopback" in out

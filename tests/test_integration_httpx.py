@@ -134,7 +134,7 @@ async def test_every_address_failing_is_one_connect_error():
         a.bind(("127.0.0.1", 0))
         b.bind(("::1", 0))
         ports = (a.getsockname()[1], b.getsockname()[1])  # bound, not listening: refused
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match=r"cannot connect to any of ::1, 127\.0\.0\.1") as info:
         await happy_eyeballs.connect_tcp(["::1", "127.0.0.1"], ports[0], delay=5)
     assert len(info.value.errors) == 2
     with pytest.raises(OSError, match="no address"):
@@ -157,12 +157,14 @@ def test_transport_keeps_the_pool_options():
                                       retries=2, http2=False)
     pool = transport._pool
     assert isinstance(pool, httpcore.AsyncConnectionPool)
-    assert pool._max_connections == 7 and pool._max_keepalive_connections == 3 and pool._retries == 2
+    assert pool._max_connections == 7
+    assert pool._max_keepalive_connections == 3
+    assert pool._retries == 2
     assert pool._network_backend is transport.network_backend
     proxied = AsyncResolveTransport(proxy="http://127.0.0.1:3128", policy=AddressPolicy())
     assert isinstance(proxied._pool, httpcore.AsyncHTTPProxy)
     assert proxied.network_backend.policy is None  # the proxy resolves the targets
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Unknown scheme for proxy URL"):  # httpx.Proxy's own check
         AsyncResolveTransport(proxy="ftp://127.0.0.1:21")
 
 
@@ -179,7 +181,8 @@ async def test_http_proxy_name_is_resolved_here_and_targets_by_the_proxy(dns_lab
         async with httpx.AsyncClient(transport=transport) as client:
             response = await client.get("http://target.elsewhere.test/page")
     assert response.text == "from the proxy"
-    assert seen and seen[0][2] == "target.elsewhere.test"
+    assert seen
+    assert seen[0][2] == "target.elsewhere.test"
     assert lab.queries_for("inner.crawl.test")  # the proxy's name went through asyncresolve
     assert not lab.queries_for("target.elsewhere.test")  # the target's name is the proxy's business
 

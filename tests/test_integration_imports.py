@@ -16,7 +16,8 @@ def test_integrations_import_only_the_public_api():
     for path in INTEGRATIONS.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("asyncresolve"):
-                assert node.level == 0 and node.module in PUBLIC, (path.name, node.module)
+                assert node.level == 0, (path.name, node.module)
+                assert node.module in PUBLIC, (path.name, node.module)
             if isinstance(node, ast.ImportFrom) and node.level == 2:
                 raise AssertionError(f"{path.name} reaches into the package with '..{node.module}'")
 

@@ -14,10 +14,14 @@ from asyncresolve.answer import Answer
 from asyncresolve.backends.iterative.engine import (
     Done,
     EngineConfig,
+    ExchangeFailed,
     NeedSubResolution,
+    NoReply,
+    Reply,
     Resolution,
     SendQuery,
     TraceStep,
+    Verdict,
 )
 from asyncresolve.backends.iterative.infra import Delegation, Infrastructure
 from asyncresolve.backends.iterative.servers import ServerStats
@@ -111,13 +115,16 @@ def referral_to_example(action: SendQuery, ns_ip: str = "127.9.2.1", ttl: int = 
 def walk_to_example(res: Resolution) -> SendQuery:
     """Drive ``res`` through root and test. referrals; return the query to example.test.'s server."""
     action = expect_send(res)
-    assert action.server == ROOT and action.zone == "."
+    assert action.server == ROOT
+    assert action.zone == "."
     res.receive(referral_to_test(action), action.server)
     action = expect_send(res)
-    assert action.server == ("127.9.1.1", PORT) and action.zone == "test."
+    assert action.server == ("127.9.1.1", PORT)
+    assert action.zone == "test."
     res.receive(referral_to_example(action), action.server)
     action = expect_send(res)
-    assert action.server == ("127.9.2.1", PORT) and action.zone == "example.test."
+    assert action.server == ("127.9.2.1", PORT)
+    assert action.zone == "example.test."
     return action
 
 
@@ -150,7 +157,8 @@ def test_delegations_are_cached_so_the_next_name_skips_root_and_tld(clock: FakeC
     assert cached == Delegation("example.test.", ("ns1.example.test.",), {"ns1.example.test.": ("127.9.2.1",)})
     second = Resolution("mail.example.test.", "A", infra, config())
     action = expect_send(second)
-    assert action.server == ("127.9.2.1", PORT) and action.zone == "example.test."
+    assert action.server == ("127.9.2.1", PORT)
+    assert action.zone == "example.test."
 
 
 def test_cached_delegation_expires_with_the_ns_ttl(clock: FakeClock) -> None:
@@ -180,7 +188,8 @@ def test_out_of_bailiwick_glue_is_ignored_and_not_cached(clock: FakeClock) -> No
         additional=["ns.other.zone. 86400 IN A 127.66.6.6", "www.victim.zone. 86400 IN A 127.66.6.7"],
     ), action.server)
     deleg = infra.cached_delegation("example.test.")
-    assert deleg is not None and deleg.glue == {}
+    assert deleg is not None
+    assert deleg.glue == {}
     assert infra.addresses("ns.other.zone.", "A") is None
     assert infra.addresses("www.victim.zone.", "A") is None
     action2 = res.next_action()
@@ -212,11 +221,13 @@ def test_glueless_delegation_resolves_the_ns_name_then_uses_it(clock: FakeClock)
     assert need == NeedSubResolution("ns1.hosts.lab.", "A", "example.test.")
     assert isinstance(need, NeedSubResolution)
     child = res.sub_resolution(need)
-    assert child.depth == 1 and child.budget is res.budget
+    assert child.depth == 1
+    assert child.budget is res.budget
     assert ("www.example.test.", "A") in child.stack
     # the child walks from the root (scripted here in two steps)
     c1 = expect_send(child)
-    assert c1.server == ROOT and c1.qname == "ns1.hosts.lab."
+    assert c1.server == ROOT
+    assert c1.qname == "ns1.hosts.lab."
     child.receive(reply(c1, aa=False, authority=["lab. 3600 IN NS ns.lab."],
                         additional=["ns.lab. 3600 IN A 127.9.4.4"]), c1.server)
     c2 = expect_send(child)
@@ -226,7 +237,8 @@ def test_glueless_delegation_resolves_the_ns_name_then_uses_it(clock: FakeClock)
     res.sub_resolved(need, sub.answer)
     assert infra.addresses("ns1.hosts.lab.", "A") == ("127.9.5.5",)
     action = expect_send(res)
-    assert action.server == ("127.9.5.5", PORT) and action.zone == "example.test."
+    assert action.server == ("127.9.5.5", PORT)
+    assert action.zone == "example.test."
     assert res.budget.sent == 5
 
 
@@ -282,7 +294,8 @@ def test_cname_out_of_zone_restarts_and_ignores_the_out_of_bailiwick_answer(cloc
         "www.other.test. 300 IN A 127.66.6.6",
     ]), action.server)
     action = expect_send(res)  # restarted from the closest cached cut: test.
-    assert action.zone == "test." and action.qname == "www.other.test."
+    assert action.zone == "test."
+    assert action.qname == "www.other.test."
     res.receive(reply(action, aa=False, authority=["other.test. 3600 IN NS ns1.other.test."],
                       additional=["ns1.other.test. 3600 IN A 127.9.6.6"]), action.server)
     action = expect_send(res)
@@ -303,7 +316,8 @@ def test_cname_to_a_missing_name_in_zone_is_nxdomain(clock: FakeClock) -> None:
     ), action.server)
     error = done(res).error
     assert isinstance(error, NXDomain)
-    assert error.name == "dangling.example.test." and error.ttl == 120
+    assert error.name == "dangling.example.test."
+    assert error.ttl == 120
 
 
 def test_dname_is_followed_by_synthesis(clock: FakeClock) -> None:
@@ -330,7 +344,8 @@ def test_cname_loop_and_hop_limit(clock: FakeClock) -> None:
     action = expect_send(res)
     res.receive(reply(action, answer=["x.b.test. 60 IN CNAME x.a.test."]), action.server)
     error = done(res).error
-    assert isinstance(error, ServFail) and "loop" in str(error)
+    assert isinstance(error, ServFail)
+    assert "loop" in str(error)
 
     res = Resolution("h0.a.test.", "A", infra, config(max_cname_hops=3))
     for hop in range(10):
@@ -341,7 +356,8 @@ def test_cname_loop_and_hop_limit(clock: FakeClock) -> None:
         zone = "b.test." if hop % 2 == 0 else "a.test."
         res.receive(reply(action, answer=[f"{action.qname} 60 IN CNAME h{hop + 1}.{zone}"]), action.server)
     error = done(res).error
-    assert isinstance(error, ServFail) and "longer than 3" in str(error)
+    assert isinstance(error, ServFail)
+    assert "longer than 3" in str(error)
     assert hop == 4
 
 
@@ -354,7 +370,9 @@ def test_nxdomain_carries_the_soa_and_rfc2308_ttl(clock: FakeClock) -> None:
     error = done(res).error
     assert isinstance(error, NXDomain)
     assert error.ttl == 120  # min(SOA TTL 600, MINIMUM 120)
-    assert error.soa is not None and error.soa.name == "example.test." and error.soa.minimum == 120
+    assert error.soa is not None
+    assert error.soa.name == "example.test."
+    assert error.soa.minimum == 120
 
 
 def test_nodata_is_noanswer_with_soa(clock: FakeClock) -> None:
@@ -363,7 +381,9 @@ def test_nodata_is_noanswer_with_soa(clock: FakeClock) -> None:
     action = walk_to_example(res)
     res.receive(reply(action, authority=[SOA_EX]), action.server)
     error = done(res).error
-    assert isinstance(error, NoAnswer) and error.ttl == 120 and error.rdtype == "AAAA"
+    assert isinstance(error, NoAnswer)
+    assert error.ttl == 120
+    assert error.rdtype == "AAAA"
 
 
 def test_soa_of_another_zone_is_not_trusted(clock: FakeClock) -> None:
@@ -373,7 +393,9 @@ def test_soa_of_another_zone_is_not_trusted(clock: FakeClock) -> None:
     res.receive(reply(action, rcode=dns.rcode.NXDOMAIN,
                       authority=["victim.zone. 600 IN SOA a. b. 1 2 3 4 5"]), action.server)
     error = done(res).error
-    assert isinstance(error, NXDomain) and error.soa is None and error.ttl == 0
+    assert isinstance(error, NXDomain)
+    assert error.soa is None
+    assert error.ttl == 0
 
 
 # -- lame servers and failures ----------------------------------------------------------------
@@ -398,13 +420,15 @@ def test_lame_server_is_marked_and_the_next_one_tried(clock: FakeClock, kind: st
         "non-aa-nxdomain": reply(first, aa=False, rcode=dns.rcode.NXDOMAIN),
     }[kind]
     outcome = res.receive(bad, first.server)
-    assert "lame" in outcome
+    assert outcome.verdict is Verdict.NEXT_SERVER
+    assert "lame" in outcome.text
     assert infra.is_lame("example.test.", first.server)
     second = expect_send(res)
     assert second.server != first.server
     res.receive(reply(second, answer=["www.example.test. 300 IN A 192.0.2.1"]), second.server)
     answer = done(res).answer
-    assert answer is not None and answer.addresses == ["192.0.2.1"]
+    assert answer is not None
+    assert answer.addresses == ["192.0.2.1"]
     # the lame mark is remembered: the next resolution skips that server
     again = Resolution("mail.example.test.", "A", infra, config())
     assert expect_send(again).server == second.server
@@ -423,7 +447,8 @@ def test_servfail_tries_the_next_server_then_gives_up_with_the_rcode(clock: Fake
         res.receive(reply(action, rcode=dns.rcode.SERVFAIL), action.server)
     assert len(seen) == 2
     error = done(res).error
-    assert isinstance(error, ServFail) and error.rcode == "SERVFAIL"
+    assert isinstance(error, ServFail)
+    assert error.rcode == "SERVFAIL"
     assert not infra.is_lame("example.test.", ("127.9.2.1", PORT))  # failure, not lameness
 
 
@@ -449,7 +474,8 @@ def test_query_budget_bounds_upstream_queries(clock: FakeClock) -> None:
         res.timeout(action.server)
     assert count == 3
     error = done(res).error
-    assert isinstance(error, ServFail) and "3 upstream queries" in str(error)
+    assert isinstance(error, ServFail)
+    assert "3 upstream queries" in str(error)
 
 
 def test_non_loopback_servers_are_never_used_with_a_loopback_root(clock: FakeClock) -> None:
@@ -503,7 +529,8 @@ def test_relaxed_minimisation_retries_the_full_name_after_nxdomain(clock: FakeCl
     action = expect_send(strict)
     strict.receive(reply(action, rcode=dns.rcode.NXDOMAIN, authority=[SOA_EX]), action.server)
     error = done(strict).error
-    assert isinstance(error, NXDomain) and error.name == "a.nope.example.test."  # RFC 8020
+    assert isinstance(error, NXDomain)
+    assert error.name == "a.nope.example.test."
 
 
 def test_ds_is_asked_from_the_parent_side(clock: FakeClock) -> None:
@@ -512,7 +539,8 @@ def test_ds_is_asked_from_the_parent_side(clock: FakeClock) -> None:
     infra.store_delegation(Delegation("test.", ("ns1.nic.test.",), {"ns1.nic.test.": ("127.9.1.1",)}), 3600)
     res = Resolution("example.test.", "DS", infra, config(qname_minimisation=True))
     action = expect_send(res)
-    assert action.zone == "test." and (action.qname, action.qtype) == ("example.test.", "DS")
+    assert action.zone == "test."
+    assert (action.qname, action.qtype) == ("example.test.", "DS")
 
 
 # -- trace --------------------------------------------------------------------------------
@@ -525,8 +553,28 @@ def test_trace_records_each_step(clock: FakeClock) -> None:
     assert [s.zone for s in steps] == [".", "test.", "example.test."]
     assert [s.server for s in steps] == [ROOT, ("127.9.1.1", PORT), ("127.9.2.1", PORT)]
     assert steps[0].outcome.startswith("referral to test.")
-    assert steps[2].outcome == "answer: 1 A" and steps[2].elapsed == 0.002
+    assert steps[2].outcome == "answer: 1 A"
+    assert steps[2].elapsed == 0.002
     assert "www.example.test. A: answer: 1 A 2.0 ms" in str(steps[2])
+    assert [s.verdict for s in steps] == [Verdict.REFERRAL, Verdict.REFERRAL, Verdict.ANSWER]
+
+
+def test_deliver_takes_each_kind_of_exchange_and_says_what_it_did(clock: FakeClock) -> None:
+    infra = make_infra(clock, hints=[ROOT, ROOT2])  # a server left after a timeout and a failure
+    steps: list[TraceStep] = []
+    res = Resolution("www.example.test.", "A", infra, config(), tracer=steps.append)
+    action = expect_send(res)
+    timed_out = res.deliver(action.server, NoReply(), 0.5)
+    assert (timed_out.verdict, timed_out.text) == (Verdict.TIMEOUT, "timeout")
+    action = expect_send(res)
+    failed = res.deliver(action.server, ExchangeFailed("connection refused"))
+    assert (failed.verdict, failed.text) == (Verdict.NEXT_SERVER, "failed: connection refused")
+    action = expect_send(res)
+    referral = res.deliver(action.server, Reply(referral_to_test(action)))
+    assert referral.verdict is Verdict.REFERRAL
+    assert str(referral) == referral.text
+    assert referral.text.startswith("referral to test.")
+    assert [(s.verdict, s.outcome) for s in steps] == [(o.verdict, o.text) for o in (timed_out, failed, referral)]
 
 
 # -- server selection -----------------------------------------------------------------------
@@ -552,4 +600,5 @@ def test_server_selection_by_srtt_and_backoff(clock: FakeClock) -> None:
     clock.now += 3
     assert not stats.is_down(fast)
     stats.record_rtt(fast, 0.002)
-    assert stats.srtt(fast) == 0.002 and not stats.is_down(fast)
+    assert stats.srtt(fast) == 0.002
+    assert not stats.is_down(fast)

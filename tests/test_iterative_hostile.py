@@ -26,7 +26,7 @@ from test_iterative_engine import (
 )
 
 from asyncresolve.answer import Answer
-from asyncresolve.backends.iterative.engine import NeedSubResolution, Resolution, SendQuery
+from asyncresolve.backends.iterative.engine import NeedSubResolution, Resolution, SendQuery, Verdict
 from asyncresolve.backends.iterative.servers import ServerStats
 from asyncresolve.errors import ServFail
 
@@ -64,7 +64,8 @@ def test_mismatched_reply_is_ignored_never_an_answer_nor_lame(clock: FakeClock, 
     res = Resolution("www.example.test.", "A", infra, config())
     action = walk_to_example(res)
     outcome = res.receive(bogus(action), action.server)  # type: ignore[operator]
-    assert outcome.startswith("ignored")
+    assert outcome.verdict is Verdict.IGNORED
+    assert outcome.text.startswith("ignored")
     assert not res.done
     assert not infra.is_lame("example.test.", EXAMPLE)
     again = expect_send(res)  # the same (only) server is asked again
@@ -94,7 +95,8 @@ def test_lame_hold_down_is_short_and_grows(clock: FakeClock) -> None:
     infra = make_infra(clock)
     holds = [infra.mark_lame("example.test.", EXAMPLE) for _ in range(12)]
     assert holds[0] <= 2.0
-    assert holds == sorted(holds) and holds[-1] == infra.lame_ttl
+    assert holds == sorted(holds)
+    assert holds[-1] == infra.lame_ttl
     assert infra.is_lame("example.test.", EXAMPLE)
     clock.now += infra.lame_ttl + 1
     assert not infra.is_lame("example.test.", EXAMPLE)
@@ -130,9 +132,11 @@ def test_formerr_to_edns_is_retried_once_without_edns(clock: FakeClock) -> None:
     action = walk_to_example(res)
     assert action.edns
     outcome = res.receive(reply(action, rcode=dns.rcode.FORMERR), action.server)
-    assert "without EDNS" in outcome
+    assert outcome.verdict is Verdict.RETRY
+    assert "without EDNS" in outcome.text
     retry = expect_send(res)
-    assert retry.server == EXAMPLE and not retry.edns
+    assert retry.server == EXAMPLE
+    assert not retry.edns
     res.receive(reply(retry, rcode=dns.rcode.FORMERR), retry.server)  # only once
     assert isinstance(done(res).error, ServFail)
 
@@ -178,7 +182,8 @@ def test_glueless_ns_cycle_fails_at_once(clock: FakeClock) -> None:
                 result = action.answer if action.answer is not None else action.error
                 stack[-1].sub_resolved(current._need, result)  # type: ignore[attr-defined]
     final = res.next_action()
-    assert final.error is not None and isinstance(final.error, ServFail)  # type: ignore[union-attr]
+    assert final.error is not None
+    assert isinstance(final.error, ServFail)
     assert sent <= 8  # root, test., and each zone once: not the whole budget
     # remembered: the next lookup in a.test. fails without a packet
     again = Resolution("mail.a.test.", "A", infra, config())
@@ -210,7 +215,8 @@ def test_referral_with_thousands_of_glueless_ns_names_is_bounded(clock: FakeCloc
     assert isinstance(action.error, ServFail)  # type: ignore[union-attr]
     assert lookups <= cfg.max_sub_lookups
     cached = infra.cached_delegation("big.test.")
-    assert cached is not None and len(cached.ns_names) == cfg.max_ns_per_delegation
+    assert cached is not None
+    assert len(cached.ns_names) == cfg.max_ns_per_delegation
     assert elapsed < 0.5, elapsed
 
 

@@ -95,13 +95,15 @@ async def test_every_record_type(lab: Any, name: str, rdtype: str, expected: lis
     answer = await resolve(backend(lab), name, rdtype)
     assert texts(answer) == expected
     assert all(r.name == name and r.ttl == ttl for r in answer.records)
-    assert answer.source == "iterative" and answer.cname_chain == ()
+    assert answer.source == "iterative"
+    assert answer.cname_chain == ()
 
 
 async def test_soa_and_ns_of_a_zone(lab: Any) -> None:
     b = backend(lab)
     soa = await resolve(b, "example.test.", "SOA")
-    assert soa.records[0].rdtype == "SOA" and soa.records[0].name == "example.test."
+    assert soa.records[0].rdtype == "SOA"
+    assert soa.records[0].name == "example.test."
     ns = await resolve(b, "example.test.", "NS")
     expected = sorted(n.hostname.to_text() for n in lab.nameservers_for("example.test."))
     assert texts(ns) == expected
@@ -119,7 +121,8 @@ async def test_cname_chain_within_a_zone(lab: Any) -> None:
 async def test_cname_across_zones(lab: Any) -> None:
     answer = await resolve(backend(lab), "cross.example.test.")
     assert [(c.name, c.target) for c in answer.cname_chain] == [("cross.example.test.", "www.other.test.")]
-    assert texts(answer) == ["192.0.2.9"] and answer.ttl == 60
+    assert texts(answer) == ["192.0.2.9"]
+    assert answer.ttl == 60
 
 
 async def test_dname(lab: Any) -> None:
@@ -132,7 +135,8 @@ async def test_cname_to_a_name_that_does_not_exist(lab: Any) -> None:
     with pytest.raises(NXDomain) as info:
         await resolve(backend(lab), "dangling.example.test.")
     assert info.value.name == "dangling.example.test."
-    assert info.value.soa is not None and info.value.soa.name == "other.test."
+    assert info.value.soa is not None
+    assert info.value.soa.name == "other.test."
     assert info.value.ttl == 300
     assert [(r.name, r.target) for r in info.value.cname_chain] == [("dangling.example.test.", "gone.other.test.")]
     assert info.value.canonical_name == "gone.other.test."
@@ -142,10 +146,13 @@ async def test_nxdomain_and_nodata_carry_the_soa(lab: Any) -> None:
     b = backend(lab)
     with pytest.raises(NXDomain) as nx:
         await resolve(b, "nope.example.test.")
-    assert nx.value.soa is not None and nx.value.soa.name == "example.test." and nx.value.ttl == 300
+    assert nx.value.soa is not None
+    assert nx.value.soa.name == "example.test."
+    assert nx.value.ttl == 300
     with pytest.raises(NoAnswer) as nodata:
         await resolve(b, "mail.example.test.", "AAAA")
-    assert nodata.value.soa is not None and nodata.value.ttl == 300
+    assert nodata.value.soa is not None
+    assert nodata.value.ttl == 300
     with pytest.raises(NXDomain):
         await resolve(b, "nope.nosuchtld.")
 
@@ -184,7 +191,8 @@ async def test_server_that_drops_everything(lab: Any) -> None:
     b.infra.servers.record_rtt(good.address, 0.01)
     answer = await resolve(b, "www.example.test.")
     assert texts(answer) == ["192.0.2.1", "192.0.2.2"]
-    assert dropper.query_count >= 1 and good.query_count >= 1
+    assert dropper.query_count >= 1
+    assert good.query_count >= 1
     assert b.infra.servers.srtt(dropper.address) > b.infra.servers.srtt(good.address)  # pushed down
     good.faults.drop_rate = 1.0
     loop = asyncio.get_running_loop()
@@ -200,7 +208,8 @@ async def test_truncating_server_is_retried_over_tcp(lab: Any) -> None:
         server.faults.truncate = True
     answer = await resolve(b, "www.example.test.")
     assert texts(answer) == ["192.0.2.1", "192.0.2.2"]
-    assert b.transport.stats.truncated >= 1 and b.transport.stats.tcp_queries >= 1
+    assert b.transport.stats.truncated >= 1
+    assert b.transport.stats.tcp_queries >= 1
     assert any(q.protocol == "tcp" and q.name == "www.example.test." for q in lab.queries)
 
 
@@ -270,15 +279,18 @@ async def test_trace_shows_the_referral_path(lab: Any) -> None:
     seen: list[TraceStep] = []
     b = backend(lab, trace=seen.append)
     result = await b.resolve_with_trace("www.example.test", "A")
-    assert result.answer is not None and result.error is None
+    assert result.answer is not None
+    assert result.error is None
     assert [s.zone for s in result.steps] == [".", "test.", "example.test."]
     assert result.steps[0].server == lab.root_hints[0]
     assert result.steps[0].outcome.startswith("referral to test.")
     assert result.steps[-1].outcome == "answer: 2 A"
     assert all(s.elapsed is not None and s.elapsed >= 0 for s in result.steps)
-    assert seen == result.steps and result.queries == 3
+    assert seen == result.steps
+    assert result.queries == 3
     failed = await b.resolve_with_trace("nope.example.test", "A")
-    assert isinstance(failed.error, NXDomain) and failed.steps[-1].outcome.startswith("NXDOMAIN")
+    assert isinstance(failed.error, NXDomain)
+    assert failed.steps[-1].outcome.startswith("NXDOMAIN")
 
 
 async def test_infrastructure_cache_one_root_and_one_tld_query_for_1000_names() -> None:
@@ -328,7 +340,8 @@ async def test_infrastructure_cache_without_minimisation() -> None:
         # the whole name to the root, test. and bulk.test. (under CPU load a query may time out
         # and be sent again: as many times as the transport counted a timeout)
         first = list(lab.queries)
-        assert {q.name for q in first} == {"h0.bulk.test."} and first[-1].server == bulk
+        assert {q.name for q in first} == {"h0.bulk.test."}
+        assert first[-1].server == bulk
         assert 3 <= len(first) <= 3 + b.transport.stats.timeouts
         await asyncio.gather(*(resolve(b, f"h{i}.bulk.test.") for i in range(1, 200)))
         # the other 199 names go straight to bulk.test.'s server

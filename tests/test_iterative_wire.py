@@ -29,7 +29,8 @@ def test_query_wire_is_dnspython_rendering(qtype, payload):
         expected = dns.message.make_query(name, qtype, id=question.qid, flags=0, use_edns=0, payload=payload)
         assert question.wire == expected.to_wire()
         parsed = dns.message.from_wire(question.wire)
-        assert parsed == expected and parsed.id == question.qid
+        assert parsed == expected
+        assert parsed.id == question.qid
 
 
 def test_query_ids_and_0x20_case_vary():

@@ -90,7 +90,9 @@ async def test_answer_semantics():
         assert answer.ttl == 60  # the least TTL of the chain and the records
         with pytest.raises(NXDomain) as nx:
             await r.resolve("missing.example.test", "A")
-        assert nx.value.ttl == 300 and nx.value.soa is not None and nx.value.soa.minimum == 300
+        assert nx.value.ttl == 300
+        assert nx.value.soa is not None
+        assert nx.value.soa.minimum == 300
         with pytest.raises(NoAnswer):
             await r.resolve("txt.example.test", "A")
         txt = await r.resolve("txt.example.test", "TXT")
@@ -231,15 +233,16 @@ def test_uvloop():
             return answers[0].addresses, backend.stats.fast_parsed
 
         addresses, fast = uvloop.run(run())
-        assert addresses == ["192.0.2.99"] and fast == 50
+        assert addresses == ["192.0.2.99"]
+        assert fast == 50
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nameserver must be an IP address"):
         NativeBackend(["not-an-ip"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no nameservers"):
         NativeBackend([])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timeout must be > 0"):
         NativeBackend(["127.0.0.1"], timeout=0)
     assert NativeBackend(["::1", "[::1]:5353", ("127.0.0.1", 54)]).nameservers == [
         ("::1", 53), ("::1", 5353), ("127.0.0.1", 54)]
@@ -374,7 +377,8 @@ async def test_ipv6_nameserver():
         async with Resolver([backend], cache=None) as r:
             with pytest.raises(NoAnswer):  # the echo server answers NODATA
                 await r.resolve("www.example.test", "AAAA")
-        assert len(server.queries) == 1 and backend.stats.fast_parsed == 1
+        assert len(server.queries) == 1
+        assert backend.stats.fast_parsed == 1
     finally:
         transport.close()
 
@@ -383,7 +387,9 @@ async def test_meta_types_are_not_mine():
     from asyncresolve.backends.base import NotMine
 
     backend = NativeBackend(["127.0.0.1:9"])
-    assert not backend.supports("AXFR") and not backend.supports("ANY") and backend.supports("HTTPS")
+    assert not backend.supports("AXFR")
+    assert not backend.supports("ANY")
+    assert backend.supports("HTTPS")
     loop = asyncio.get_running_loop()
     with pytest.raises(NotMine):
         await backend.resolve(Query("example.test.", "AXFR", loop.time() + 1))

@@ -16,7 +16,7 @@ import dns.message
 import dns.rdatatype
 from native_lab import LAB_QUESTIONS, LAB_ZONES
 
-from asyncresolve.backends.iterative.engine import EngineConfig, Resolution, SendQuery
+from asyncresolve.backends.iterative.engine import EngineConfig, Resolution, SendQuery, StepOutcome
 from asyncresolve.backends.iterative.infra import Infrastructure
 from asyncresolve.backends.iterative.servers import ServerStats
 from asyncresolve.cache import TTLCache
@@ -27,7 +27,7 @@ FAULTS = [{}, {"servfail": True}, {"refuse": True}, {"lame": True}, {"truncate":
           {"poison": ["www.victim.test. 300 IN A 198.51.100.66"]}]
 
 
-def conclusion(res: Resolution, outcome: str) -> tuple:
+def conclusion(res: Resolution, outcome: StepOutcome) -> tuple:
     action = res.next_action()
     if isinstance(action, SendQuery):
         action = (action.zone, action.qname, action.qtype, action.server)
@@ -41,7 +41,7 @@ def conclusion(res: Resolution, outcome: str) -> tuple:
         else:
             e = done.error
             result = (type(e).__name__, getattr(e, "ttl", None), str(getattr(e, "soa", None)))
-    return outcome, result, repr(action)
+    return outcome.text, outcome.verdict, result, repr(action)
 
 
 async def ask(address: tuple[str, int], data: bytes) -> bytes | None:

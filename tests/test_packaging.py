@@ -35,7 +35,8 @@ PUBLIC_MODULES = [asyncresolve, asyncresolve.backends, asyncresolve.backends.ite
 # -- metadata ----------------------------------------------------------------------------
 def test_one_version_and_an_spdx_licence_with_its_file() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "version" in project["dynamic"] and "version" not in project
+    assert "version" in project["dynamic"]
+    assert "version" not in project
     assert version("asyncresolve") == asyncresolve.__version__
     assert project["license"] == "MIT"  # an SPDX expression, not the deprecated table
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
@@ -50,7 +51,23 @@ def test_supported_pythons_are_what_ci_runs() -> None:
         project["classifiers"])
     assert sys.version_info >= (3, 11)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "3.11" in ci and "3.13" in ci
+    assert "3.11" in ci
+    assert "3.13" in ci
+
+
+def test_type_and_lint_checks_are_strict() -> None:
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    mypy = tool["mypy"]
+    assert mypy["strict"] is True
+    assert mypy["warn_unused_ignores"] is True
+    # missing imports are ignored only for named third-party modules, never globally: a
+    # first-party import of a module that does not exist must stay an error
+    assert "ignore_missing_imports" not in mypy
+    for override in mypy.get("overrides", []):
+        if override.get("ignore_missing_imports"):
+            modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+            assert not [m for m in modules if m.split(".")[0] == "asyncresolve"], modules
+    assert {"ASYNC", "BLE", "PT"} <= set(tool["ruff"]["lint"]["select"])
 
 
 def test_runtime_dependencies_are_the_used_ones_and_bounded() -> None:
@@ -117,7 +134,8 @@ def test_iterative_backend_is_a_backend_like_the_others() -> None:
     from asyncresolve.backends import IterativeBackend
     from asyncresolve.backends.iterative.backend import IterativeBackend as Defined
 
-    assert IterativeBackend is Defined and "IterativeBackend" in asyncresolve.backends.__all__
+    assert IterativeBackend is Defined
+    assert "IterativeBackend" in asyncresolve.backends.__all__
     assert set(asyncresolve.backends.iterative.__all__) >= {"IterativeBackend", "IterativeStats", "TraceStep",
                                                             "TraceResult"}
     internals = {"Resolution", "SendQuery", "Done", "NeedSubResolution", "EngineConfig", "Infrastructure",

@@ -170,7 +170,7 @@ class TinyAuth(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             query = dns.message.from_wire(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - not a query (dnspython raises many types): no reply
             return
         response = self.respond(query)
         assert self.transport is not None
@@ -384,11 +384,13 @@ async def test_nsd_serves_zones_on_port_53() -> None:
         "@ 60 NS ns.other.test.\nns 60 A 192.0.2.7\n",
     }
     async with NSD(zones, address=address, port=53) as nsd:
-        assert nsd.endpoint == (address, 53) and nsd.running
+        assert nsd.endpoint == (address, 53)
+        assert nsd.running
         server = nsd.endpoint
 
         soa = await ask(server, "example.test.", "SOA")
-        assert soa.rcode() == dns.rcode.NOERROR and soa.flags & dns.flags.AA
+        assert soa.rcode() == dns.rcode.NOERROR
+        assert soa.flags & dns.flags.AA
         assert rrset_texts(soa.answer) == [
             (
                 "example.test.",
@@ -406,11 +408,13 @@ async def test_nsd_serves_zones_on_port_53() -> None:
         txt = await ask(server, "txt.example.test.", "TXT")
         assert rrset_texts(txt.answer) == [("txt.example.test.", "TXT", 300, ['"hello world" "second"'])]
         nx = await ask(server, "nope.example.test.", "A")
-        assert nx.rcode() == dns.rcode.NXDOMAIN and nx.flags & dns.flags.AA
+        assert nx.rcode() == dns.rcode.NXDOMAIN
+        assert nx.flags & dns.flags.AA
         assert not nx.answer
         assert [(r.name.to_text(), r.rdtype) for r in nx.authority] == [("example.test.", dns.rdatatype.SOA)]
         nodata = await ask(server, "www.example.test.", "MX")
-        assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
+        assert nodata.rcode() == dns.rcode.NOERROR
+        assert not nodata.answer
         assert nodata.authority[0].rdtype == dns.rdatatype.SOA
         other = await ask(server, "ns.other.test.", "A")
         assert rrset_texts(other.answer) == [("ns.other.test.", "A", 60, ["192.0.2.7"])]
@@ -421,8 +425,10 @@ async def test_nsd_serves_zones_on_port_53() -> None:
         assert all(r.answer and not r.flags & dns.flags.TC for r in burst)
         pid = nsd.pid
         workdir = nsd.workdir
-    assert pid is not None and not nsd.running
-    assert workdir is not None and not workdir.exists()
+    assert pid is not None
+    assert not nsd.running
+    assert workdir is not None
+    assert not workdir.exists()
 
 
 def test_nsd_sync_start_stop_free_port() -> None:
@@ -430,7 +436,8 @@ def test_nsd_sync_start_stop_free_port() -> None:
     nsd = NSD({"example.test.": EXAMPLE_ZONE.format(ns="127.0.0.1")}, port=None)
     nsd.start()
     try:
-        assert nsd.port > 1024 and nsd.running
+        assert nsd.port > 1024
+        assert nsd.running
         import dns.query
 
         response = dns.query.udp(
@@ -451,15 +458,17 @@ async def test_peers_stopped_and_reaped_when_the_block_raises() -> None:
     need("nsd", "unbound")
     zone = {"example.test.": EXAMPLE_ZONE.format(ns="127.0.0.1")}
     nsd = NSD(zone, port=None)
-    with pytest.raises(RuntimeError, match="boom"):
+    # the block under test is the context manager itself, with what runs inside it
+    with pytest.raises(RuntimeError, match="boom"):  # noqa: PT012
         async with nsd:
             assert any(p[2].startswith("nsd") for p in peer_processes())
             raise RuntimeError("boom")
     ub = Unbound(["127.0.0.1"], port=None)
-    with pytest.raises(RuntimeError, match="boom"), ub:
+    with pytest.raises(RuntimeError, match="boom"), ub:  # noqa: PT012 - as above
         assert any(p[2] == "unbound" for p in peer_processes())
         raise RuntimeError("boom")
-    assert not nsd.running and not ub.running
+    assert not nsd.running
+    assert not ub.running
     assert not peer_processes()
 
 
@@ -468,7 +477,8 @@ def test_nsd_bad_zone_raises_with_checker_output() -> None:
     nsd = NSD({"example.test.": "this is not a zone\n"}, port=None)
     with pytest.raises(PeerStartError, match="no SOA record"):
         nsd.start()
-    assert not nsd.running and nsd.workdir is None
+    assert not nsd.running
+    assert nsd.workdir is None
 
 
 @pytest.mark.asyncio
@@ -480,7 +490,8 @@ async def test_taken_port_is_refused_before_start() -> None:
         clash = NSD(zone, first.address, first.port)
         with pytest.raises(PeerStartError, match="already in use"):
             await clash.astart()
-        assert not clash.running and clash.workdir is None
+        assert not clash.running
+        assert clash.workdir is None
 
 
 def test_start_failure_surfaces_daemon_output() -> None:
@@ -503,7 +514,8 @@ def test_start_failure_surfaces_daemon_output() -> None:
 async def check_recursion(server: tuple[str, int]) -> None:
     """The resolution cases of :func:`hierarchy` through a recursive server."""
     a = await ask(server, "www.example.test.", "A", recurse=True)
-    assert a.rcode() == dns.rcode.NOERROR and a.flags & dns.flags.RA
+    assert a.rcode() == dns.rcode.NOERROR
+    assert a.flags & dns.flags.RA
     assert rrset_texts(a.answer) == [("www.example.test.", "A", 300, ["192.0.2.10", "192.0.2.11"])]
     mx = await ask(server, "example.test.", "MX", recurse=True)
     assert "10 mail.example.test." in rrset_texts(mx.answer)[0][3]
@@ -523,15 +535,19 @@ async def check_recursion(server: tuple[str, int]) -> None:
     assert got[("final.example.test.", "A")][0].to_text() == "192.0.2.99"
 
     nx = await ask(server, "nope.example.test.", "A", recurse=True)
-    assert nx.rcode() == dns.rcode.NXDOMAIN and not nx.answer
-    assert nx.authority and nx.authority[0].rdtype == dns.rdatatype.SOA
+    assert nx.rcode() == dns.rcode.NXDOMAIN
+    assert not nx.answer
+    assert nx.authority
+    assert nx.authority[0].rdtype == dns.rdatatype.SOA
     nx_tld = await ask(server, "nope.zz.", "A", recurse=True)
     assert nx_tld.rcode() == dns.rcode.NXDOMAIN
 
     nodata = await ask(server, "www.example.test.", "MX", recurse=True)
-    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
+    assert nodata.rcode() == dns.rcode.NOERROR
+    assert not nodata.answer
     ent = await ask(server, "ent.example.test.", "A", recurse=True)
-    assert ent.rcode() == dns.rcode.NOERROR and not ent.answer
+    assert ent.rcode() == dns.rcode.NOERROR
+    assert not ent.answer
 
 
 @pytest.mark.asyncio
@@ -557,7 +573,8 @@ async def test_unbound_resolves_tiny_hierarchy_and_restart_is_cold() -> None:
         # Restart: cold cache, priming and the full walk again.
         old_pid = ub.pid
         await ub.restart()
-        assert ub.pid != old_pid and ub.endpoint == (block + "53", 53)
+        assert ub.pid != old_pid
+        assert ub.endpoint == (block + "53", 53)
         for server in servers.values():
             server.queries.clear()
         await ask(ub.endpoint, "www.example.test.", "A", recurse=True)

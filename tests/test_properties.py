@@ -68,7 +68,8 @@ def test_hosts_parser_never_fails_and_keeps_only_valid_entries(lines: list, nois
         entry = lookup(name)
         assert entry is not None
         canonical, v4, v6 = entry
-        assert name.endswith(".") and canonical.endswith(".")
+        assert name.endswith(".")
+        assert canonical.endswith(".")
         for address in v4:
             assert ipaddress.ip_address(address).version == 4
         for address in v6:

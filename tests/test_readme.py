@@ -117,7 +117,8 @@ def readme_namespace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[
     lab = DNSLab(README_ZONES, port=53).start_in_thread()
     try:
         ip, port = lab.stub_server
-        assert port == 53 and ip.startswith("127.")
+        assert port == 53
+        assert ip.startswith("127.")
         conf = tmp_path_factory.mktemp("readme") / "resolv.conf"
         conf.write_text(f"nameserver {ip}\noptions timeout:1 attempts:2\n")
         yield ["unshare", "--mount", "--propagation", "private", "sh", "-c",

@@ -36,7 +36,8 @@ def test_resolv_conf_lines_as_glibc_reads_them() -> None:
                              "search\noptions rotatex\n")
     assert conf.nameservers == ("127.0.0.2",)
     # glibc searches "#" and "b.example" too; "#" is not a name we can ask, so it is dropped
-    assert conf.search == ("a.example.", "b.example.") and conf.rotate
+    assert conf.search == ("a.example.", "b.example.")
+    assert conf.rotate
 
 
 def test_resolv_conf_defaults_domain_and_environment(tmp_path: Path) -> None:
@@ -46,7 +47,9 @@ def test_resolv_conf_defaults_domain_and_environment(tmp_path: Path) -> None:
     assert parse_resolv_conf("search a.example\ndomain b.example\n").search == ("b.example.",)
     conf = parse_resolv_conf("search a.example\noptions ndots:3\n",
                              environ={"LOCALDOMAIN": "x.example y.example", "RES_OPTIONS": "ndots:0 attempts:1"})
-    assert conf.search == ("x.example.", "y.example.") and conf.ndots == 0 and conf.attempts == 1
+    assert conf.search == ("x.example.", "y.example.")
+    assert conf.ndots == 0
+    assert conf.attempts == 1
     assert parse_resolv_conf("options ndots:abc timeout:3x\n").ndots == 0  # atoi, as glibc
     assert parse_resolv_conf("options timeout:3x\n").timeout == 3.0
 
@@ -80,17 +83,21 @@ async def test_search_walk_errors_as_glibc() -> None:
     asked: list[str] = []
     found = await search("www.", domains, 1, asker({"www.sub.example.": NoAnswer(ttl=5),
                                                    "www.example.": answer("www.example.")}, asked))
-    assert found.name == "www.example." and asked == ["www.sub.example.", "www.example."]
+    assert found.name == "www.example."
+    assert asked == ["www.sub.example.", "www.example."]
     # nothing: NODATA wins over NXDOMAIN, with the least negative TTL seen
     asked = []
     with pytest.raises(NoAnswer) as info:
         await search("www.", domains, 1, asker({"www.example.": NoAnswer(ttl=30)}, asked))
-    assert asked == ["www.sub.example.", "www.example.", "www."] and info.value.ttl == 30
+    assert asked == ["www.sub.example.", "www.example.", "www."]
+    assert info.value.ttl == 30
     # tried as it is first: that error is the one reported
     asked = []
     with pytest.raises(NXDomain) as nx:
         await search("a.b.", domains, 1, asker({"a.b.example.": NoAnswer(ttl=3)}, asked))
-    assert asked == ["a.b.", "a.b.sub.example.", "a.b.example."] and nx.value.name == "a.b." and nx.value.ttl == 3
+    assert asked == ["a.b.", "a.b.sub.example.", "a.b.example."]
+    assert nx.value.name == "a.b."
+    assert nx.value.ttl == 3
     # SERVFAIL goes on to the next domain; REFUSED or a timeout ends the list (as-is still tried)
     asked = []
     with pytest.raises(ServFail):
@@ -115,7 +122,8 @@ async def test_search_walk_errors_as_glibc() -> None:
 def test_nsswitch_hosts_line() -> None:
     text = "passwd: files\n# hosts: nope\nhosts:  files mdns4_minimal [NOTFOUND=return] dns # x\n"
     sources = parse_hosts_sources(text)
-    assert sources is not None and [s.name for s in sources] == ["files", "mdns4_minimal", "dns"]
+    assert sources is not None
+    assert [s.name for s in sources] == ["files", "mdns4_minimal", "dns"]
     assert sources[1].actions == ("notfound=return",)
     assert not files_and_dns_only(sources)
     assert files_and_dns_only(parse_hosts_sources("hosts: files dns\n"))
@@ -132,7 +140,8 @@ def test_missing_files(tmp_path: Path) -> None:
 
 
 def test_host_conf_multi(tmp_path: Path) -> None:
-    assert parse_host_conf_multi("multi on\n") and not parse_host_conf_multi("multi off\n")
+    assert parse_host_conf_multi("multi on\n")
+    assert not parse_host_conf_multi("multi off\n")
     assert parse_host_conf_multi("order hosts,bind\nMULTI On # yes\n")
     conf = tmp_path / "host.conf"
     conf.write_text("multi on\n")

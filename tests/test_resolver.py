@@ -32,15 +32,21 @@ async def test_resolve_returns_answer_with_source_and_real_ttl(scripted, clock):
     async with Resolver([backend], cache=TTLCache(clock=clock)) as r:
         answer = await r.resolve("WWW.Example.Test.", "a")
         assert (answer.name, answer.rdtype, answer.ttl, answer.source) == ("www.example.test.", "A", 120, "scripted")
-        assert not answer.from_cache and answer.canonical_name == "www.example.test."
+        assert not answer.from_cache
+        assert answer.canonical_name == "www.example.test."
         assert answer.records[0].text == "192.0.2.1"
         clock.advance(100)
         again = await r.resolve("www.example.test.", 1)
-        assert again.from_cache and again.ttl == 20 and again.source == "scripted"
+        assert again.from_cache
+        assert again.ttl == 20
+        assert again.source == "scripted"
         clock.advance(20)
         fresh = await r.resolve("www.example.test.")
-        assert not fresh.from_cache and len(backend.calls) == 2
-        assert r.stats.cache_hits == 1 and r.stats.cache_misses == 2 and r.stats.queries == 3
+        assert not fresh.from_cache
+        assert len(backend.calls) == 2
+        assert r.stats.cache_hits == 1
+        assert r.stats.cache_misses == 2
+        assert r.stats.queries == 3
 
 
 async def test_negative_answers_are_cached(scripted, clock):
@@ -48,13 +54,16 @@ async def test_negative_answers_are_cached(scripted, clock):
     async with Resolver([backend], cache=TTLCache(clock=clock)) as r:
         with pytest.raises(NXDomain) as first:
             await r.resolve("gone.test")
-        assert first.value.ttl == 50 and not first.value.from_cache
+        assert first.value.ttl == 50
+        assert not first.value.from_cache
         clock.advance(10)
         with pytest.raises(NXDomain) as second:
             await r.resolve("gone.test")
-        assert second.value.ttl == 40 and second.value.from_cache
+        assert second.value.ttl == 40
+        assert second.value.from_cache
         assert len(backend.calls) == 1
-        assert r.stats.errors == {"NXDomain": 2} and r.stats.cache_hits == 1
+        assert r.stats.errors == {"NXDomain": 2}
+        assert r.stats.cache_hits == 1
 
 
 async def test_invalid_input_fails_before_io(scripted):
@@ -79,10 +88,12 @@ async def test_serve_stale_and_background_refresh(scripted, clock, eventually):
         assert (await r.resolve("s.test")).records[0].address == "192.0.2.1"
         clock.advance(11)
         stale = await r.resolve("s.test")
-        assert stale.records[0].address == "192.0.2.1" and stale.ttl == 30  # served at once
+        assert stale.records[0].address == "192.0.2.1"
+        assert stale.ttl == 30
         await eventually(lambda: len(backend.calls) == 2 and not r._refreshes)  # the background refresh ran
         refreshed = await r.resolve("s.test")
-        assert refreshed.records[0].address == "192.0.2.2" and refreshed.ttl == 10
+        assert refreshed.records[0].address == "192.0.2.2"
+        assert refreshed.ttl == 10
         assert r.stats.cache_hits == 2
 
 
@@ -114,7 +125,8 @@ async def test_prefetch_refreshes_popular_entry_before_expiry(scripted, clock, e
         assert (await r.resolve("p.test")).records[0].address == "192.0.2.1"
         await eventually(lambda: len(backend.calls) == 2 and not r._refreshes)  # the prefetch ran
         answer = await r.resolve("p.test")
-        assert answer.records[0].address == "192.0.2.2" and answer.ttl == 100
+        assert answer.records[0].address == "192.0.2.2"
+        assert answer.ttl == 100
         assert r.stats.upstream_lookups == 2
 
 
@@ -178,7 +190,9 @@ async def test_stats_snapshot_is_exportable(scripted):
         with pytest.raises(NXDomain):
             await r.resolve("n.test")
         snap = r.stats.snapshot()
-    assert snap["queries"] == 3 and snap["cache_hits"] == 1 and snap["cache_misses"] == 2
+    assert snap["queries"] == 3
+    assert snap["cache_hits"] == 1
+    assert snap["cache_misses"] == 2
     assert snap["errors"] == {"NXDomain": 1}
     assert snap["backends"]["scripted"]["answers"] == 1
     assert snap["backends"]["scripted"]["negatives"] == 1
@@ -229,8 +243,10 @@ async def test_cache_hit_path_creates_no_task_and_never_reaches_a_backend(script
                 answer = await r.resolve("hot.test")
         finally:
             loop.set_task_factory(default_factory)
-        assert created == [] and answer.from_cache
-        assert len(backend.calls) == 1 and r.stats.cache_hits == 1000
+        assert created == []
+        assert answer.from_cache
+        assert len(backend.calls) == 1
+        assert r.stats.cache_hits == 1000
 
 
 def _v4(query):
@@ -260,7 +276,7 @@ async def test_getaddrinfo_ports_types_protos_and_flags_are_the_os_s(scripted, p
         except socket.gaierror as error:
             with pytest.raises(socket.gaierror) as info:
                 await r.getaddrinfo("d.test", port, family=socket.AF_INET, type=kind, proto=proto, flags=flags)
-            assert info.value.errno == error.errno
+            assert info.value.errno == error.errno  # noqa: PT017 - `error` is the OS's, ours is info
         else:
             got = await r.getaddrinfo("d.test", port, family=socket.AF_INET, type=kind, proto=proto, flags=flags)
             assert got == expected

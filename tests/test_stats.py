@@ -36,8 +36,8 @@ async def test_prefetch_counts_prefetches_in_resolver_stats(scripted, clock):
         clock.advance(95)
         await r.resolve("p.test")
         await r.resolve("p.test")  # still refreshing: no second prefetch
-        while r.stats.upstream_lookups < 2 or r._refreshes:
-            await asyncio.sleep(0)
+        await asyncio.gather(*r._refreshes)
+        assert r.stats.upstream_lookups == 2
         assert (await r.resolve("p.test")).records[0].address == "192.0.2.2"
         assert r.stats.prefetches == 1
         assert r.stats.snapshot()["prefetches"] == 1
@@ -94,12 +94,14 @@ async def test_backend_outcomes_and_latency(scripted):
         one, two = r.stats.backends["first"], r.stats.backends["second"]
         assert (one.answers, one.negatives, one.errors, one.passes) == (1, 1, 1, 1)
         assert (two.answers, two.negatives, two.errors, two.passes) == (2, 0, 0, 0)
-        assert one.calls == 3 and one.latency.count == 3
+        assert one.calls == 3
+        assert one.latency.count == 3
         assert two.latency.count == 2
         assert 0.015 <= two.latency_p50 <= two.latency_max
         assert two.latency_p99 <= two.latency_max
         snap = r.stats.snapshot()["backends"]["second"]
-        assert snap["answers"] == 2 and snap["latency"]["count"] == 2
+        assert snap["answers"] == 2
+        assert snap["latency"]["count"] == 2
         assert snap["latency"]["p50"] == pytest.approx(two.latency_p50)
 
 
@@ -140,7 +142,8 @@ def test_histogram_percentiles_within_bucket_error():
     for q in (0.5, 0.9, 0.99):
         exact = samples[int(q * len(samples)) - 1]
         assert histogram.quantile(q) == pytest.approx(exact, rel=0.2), q
-    assert histogram.count == 20_000 and histogram.max == samples[-1]
+    assert histogram.count == 20_000
+    assert histogram.max == samples[-1]
     assert histogram.sum == pytest.approx(sum(samples))
     assert len(histogram.counts) == len(BUCKET_BOUNDS) + 1  # fixed size, whatever the samples
 
@@ -153,7 +156,7 @@ def test_histogram_edges():
     assert histogram.quantile(1.0) == 1e6
     assert histogram.quantile(0.0) == 0.0
     assert histogram.cumulative()[-1][1] == 1  # the overflow sample is in +Inf only
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a quantile is between 0 and 1"):
         histogram.quantile(1.5)
 
 
@@ -202,8 +205,10 @@ def test_hot_entry_survives_churn_with_second_chance_eviction(clock):
         assert cache.lookup(hot) == "hot"  # a hit marks it, without reordering the table
         cache.put(("cold", i), i, ttl=60)
     assert cache.lookup(hot) == "hot"
-    assert len(cache) == 4 and cache.evictions == 97
-    assert cache.lookup(("cold", 0)) is None and cache.lookup(("cold", 99)) == 99
+    assert len(cache) == 4
+    assert cache.evictions == 97
+    assert cache.lookup(("cold", 0)) is None
+    assert cache.lookup(("cold", 99)) == 99
 
 
 async def test_prometheus_several_resolvers_in_one_registry(scripted):
@@ -216,7 +221,7 @@ async def test_prometheus_several_resolvers_in_one_registry(scripted):
     async with Resolver([backend]) as web, Resolver([backend]) as mail:
         first = register(web, registry, name="web")
         assert register(mail, registry, name="mail") is first
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="'mail' is already collected"):
             register(mail, registry, name="mail")
         await web.resolve("a.test")
         for _ in range(3):

@@ -19,9 +19,12 @@ async def test_localhost_through_getaddrinfo():
         answer = await r.resolve("localhost", "A")
         assert answer.source == "system"
         assert "127.0.0.1" in [rec.address for rec in answer.records]
-        assert answer.ttl == 30 and not answer.ttl_known
+        assert answer.ttl == 30
+        assert not answer.ttl_known
         again = await r.resolve("localhost", "A")
-        assert again.from_cache and not again.ttl_known and again.to_dict()["ttl_known"] is False
+        assert again.from_cache
+        assert not again.ttl_known
+        assert again.to_dict()["ttl_known"] is False
 
 
 async def test_configurable_ttl():

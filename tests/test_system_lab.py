@@ -47,7 +47,8 @@ async def test_system_backend_resolves_lab_names_through_unbound(tmp_path):
     require_root("a private mount namespace")
     async with DNSLab(ZONES, port=53) as lab, Unbound(root_hints=lab.root_hints) as unbound:
         address, port = unbound.endpoint
-        assert port == 53 and address.startswith("127.")
+        assert port == 53
+        assert address.startswith("127.")
         conf = tmp_path / "resolv.conf"
         conf.write_text(f"nameserver {address}\noptions timeout:2 attempts:1\n")
         script = tmp_path / "child.py"

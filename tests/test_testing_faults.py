@@ -128,15 +128,18 @@ async def test_rcode_faults(server: AuthServer, fault: str, rcode: dns.rcode.Rco
     setattr(server.faults, fault, True)
     r = await udp(server, www())
     assert r.rcode() == rcode
-    assert r.answer == [] and not r.flags & dns.flags.AA
+    assert r.answer == []
+    assert not r.flags & dns.flags.AA
 
 
 async def test_truncate_forces_tcp(server: AuthServer) -> None:
     server.faults.truncate = True
     r = await udp(server, www(), raise_on_truncation=False)
-    assert r.flags & dns.flags.TC and r.answer == []
+    assert r.flags & dns.flags.TC
+    assert r.answer == []
     r, used_tcp = await dns.asyncquery.udp_with_fallback(www(), server.host, port=server.port, timeout=1)
-    assert used_tcp and r.answer[0][0].address == "192.0.2.10"
+    assert used_tcp
+    assert r.answer[0][0].address == "192.0.2.10"
     assert [q.protocol for q in server.queries] == ["udp", "udp", "tcp"]
 
 
@@ -146,7 +149,8 @@ async def test_wrong_id(server: AuthServer) -> None:
     got = await raw_udp(server.address, q.to_wire())
     assert got is not None
     reply = dns.message.from_wire(got[0])
-    assert reply.id != q.id and reply.answer  # a full answer, but not to our ID
+    assert reply.id != q.id
+    assert reply.answer
     assert not q.is_response(reply)
 
 
@@ -165,7 +169,8 @@ async def test_malformed(server: AuthServer) -> None:
     got = await raw_udp(server.address, q.to_wire())
     assert got is not None
     data = got[0]
-    assert len(data) == 14 and int.from_bytes(data[:2], "big") == q.id
+    assert len(data) == 14
+    assert int.from_bytes(data[:2], "big") == q.id
     with pytest.raises(dns.exception.FormError):
         dns.message.from_wire(data)
 
@@ -198,8 +203,10 @@ async def test_lame_gives_upward_referral(server: AuthServer) -> None:
     server.faults.lame = True
     r = await udp(server, www())
     assert r.rcode() == dns.rcode.NOERROR
-    assert not r.flags & dns.flags.AA and r.answer == []
-    assert r.authority[0].name == dns.name.root and r.authority[0].rdtype == dns.rdatatype.NS
+    assert not r.flags & dns.flags.AA
+    assert r.answer == []
+    assert r.authority[0].name == dns.name.root
+    assert r.authority[0].rdtype == dns.rdatatype.NS
 
 
 async def test_faults_switch_at_run_time_and_reset(server: AuthServer) -> None:
@@ -217,7 +224,8 @@ async def test_counters_and_reset(server: AuthServer) -> None:
     assert server.query_count == 4
     assert server.queries[-1] == QueryRecord("ns1.example.test.", "www.example.test.", "AAAA", "udp")
     server.reset_counters()
-    assert server.query_count == 0 and server.queries == []
+    assert server.query_count == 0
+    assert server.queries == []
 
 
 async def test_lab_fault_on_one_server_and_second_server_still_answers() -> None:
@@ -240,5 +248,6 @@ async def test_lab_fault_on_one_server_and_second_server_still_answers() -> None
         assert [rd.target.to_text() for rd in r.authority[0]] == ["a.root-servers.lab."]
         lab.reset_faults()
         lab.reset_counters()
-        assert lab.queries == [] and lab.query_count == 0
+        assert lab.queries == []
+        assert lab.query_count == 0
         assert (await dns.asyncquery.udp(q, first.host, port=lab.port, timeout=1)).answer

@@ -122,7 +122,8 @@ async def test_dns_server_completes_a_zone_without_soa_like_the_lab(dns_server: 
     nx = await ask("nope.example.test.", "A")
     assert nx.rcode() == dns.rcode.NXDOMAIN
     soa = nx.authority[0][0]
-    assert soa.mname.to_text() == "ns1.example.test." and soa.rname.to_text() == "hostmaster.example.test."
+    assert soa.mname.to_text() == "ns1.example.test."
+    assert soa.rname.to_text() == "hostmaster.example.test."
     ns = await ask("example.test.", "NS")
     assert [r.target.to_text() for r in ns.answer[0]] == ["ns1.example.test."]
     glue = await ask("ns1.example.test.", "A")
@@ -131,4 +132,5 @@ async def test_dns_server_completes_a_zone_without_soa_like_the_lab(dns_server: 
     own = await dns_server({"other.test.": "@ 300 IN SOA a.other.test. b.other.test. 7 1 1 1 1\n"
                                            "@ 300 IN NS a.other.test.\na 300 IN A 192.0.2.1"})
     reply = await dns.asyncquery.udp(dns.message.make_query("other.test.", "SOA"), own.host, port=own.port, timeout=5)
-    assert reply.answer[0][0].serial == 7 and reply.answer[0][0].mname.to_text() == "a.other.test."
+    assert reply.answer[0][0].serial == 7
+    assert reply.answer[0][0].mname.to_text() == "a.other.test."

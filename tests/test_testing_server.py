@@ -124,7 +124,8 @@ async def test_answer_is_authoritative_with_zone_ttl(server: AuthServer) -> None
     assert r.rcode() == dns.rcode.NOERROR
     assert flags(r) == {"QR", "AA", "RD"}
     assert texts(r.answer) == [("www.example.test.", "A", 60, ["192.0.2.10"])]
-    assert r.authority == [] and r.additional == []
+    assert r.authority == []
+    assert r.additional == []
 
 
 async def test_any_returns_every_rrset(server: AuthServer) -> None:
@@ -172,7 +173,8 @@ async def test_nodata_for_missing_type(server: AuthServer) -> None:
 async def test_empty_non_terminal_is_nodata_not_nxdomain(server: AuthServer) -> None:
     r = await udp(server, query("ent.example.test.", "A"))
     assert r.rcode() == dns.rcode.NOERROR
-    assert r.answer == [] and r.authority[0].rdtype == dns.rdatatype.SOA
+    assert r.answer == []
+    assert r.authority[0].rdtype == dns.rdatatype.SOA
 
 
 # -- wildcards (RFC 4592) ---------------------------------------------------
@@ -185,17 +187,20 @@ async def test_wildcard_synthesises_the_query_name(server: AuthServer) -> None:
     r = await udp(server, query("a.b.c.wild.example.test.", "TXT"))
     assert texts(r.answer) == [("a.b.c.wild.example.test.", "TXT", 300, ['"wildcard"'])]
     r = await udp(server, query("anything.wild.example.test.", "MX"))
-    assert r.rcode() == dns.rcode.NOERROR and r.answer == []
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.answer == []
     assert r.authority[0].rdtype == dns.rdatatype.SOA
 
 
 async def test_no_wildcard_match_below_an_existing_empty_non_terminal(server: AuthServer) -> None:
     # sub.wild exists (as an empty non-terminal above host.sub.wild): it is NODATA, not the wildcard...
     r = await udp(server, query("sub.wild.example.test.", "A"))
-    assert r.rcode() == dns.rcode.NOERROR and r.answer == []
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.answer == []
     # ...and its closest encloser has no "*" child, so below it is NXDOMAIN.
     r = await udp(server, query("x.sub.wild.example.test.", "A"))
-    assert r.rcode() == dns.rcode.NXDOMAIN and r.answer == []
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert r.answer == []
 
 
 async def test_literal_wildcard_name(server: AuthServer) -> None:
@@ -213,7 +218,8 @@ async def test_cname_chain_followed_within_zone(server: AuthServer) -> None:
         ("alias.example.test.", "CNAME", 300, ["www.example.test."]),
         ("www.example.test.", "A", 60, ["192.0.2.10"]),
     ]
-    assert "AA" in flags(r) and r.rcode() == dns.rcode.NOERROR
+    assert "AA" in flags(r)
+    assert r.rcode() == dns.rcode.NOERROR
 
 
 async def test_cname_followed_into_another_zone_of_the_same_server(server: AuthServer) -> None:
@@ -280,7 +286,8 @@ async def test_referral_has_ns_in_authority_and_only_in_bailiwick_glue(server: A
 async def test_ds_at_a_cut_is_answered_by_the_parent(server: AuthServer) -> None:
     r = await udp(server, query("child.example.test.", "DS"))
     assert "AA" in flags(r)
-    assert r.answer == [] and r.authority[0].name == dns.name.from_text("example.test.")
+    assert r.answer == []
+    assert r.authority[0].name == dns.name.from_text("example.test.")
 
 
 # -- truncation and EDNS ----------------------------------------------------
@@ -298,7 +305,8 @@ async def test_edns_buffer_size_decides_truncation(server: AuthServer) -> None:
     assert "TC" not in flags(r)
     assert len(r.answer[0]) == 12
     r = await udp(server, query("big.example.test.", "TXT", use_edns=0, payload=600), raise_on_truncation=False)
-    assert "TC" in flags(r) and r.answer == []
+    assert "TC" in flags(r)
+    assert r.answer == []
 
 
 async def test_tcp_carries_the_whole_answer(server: AuthServer) -> None:
@@ -313,13 +321,15 @@ async def test_opt_is_echoed_with_our_payload_and_do_bit(server: AuthServer) -> 
     assert r.payload == 1232
     assert r.ednsflags & dns.flags.DO
     r = await udp(server, query("www.example.test.", "A"))
-    assert r.edns == -1 and r.opt is None
+    assert r.edns == -1
+    assert r.opt is None
 
 
 async def test_unknown_edns_version_gets_badvers(server: AuthServer) -> None:
     r = await udp(server, query("www.example.test.", "A", use_edns=1))
     assert r.rcode() == dns.rcode.BADVERS
-    assert r.edns == 0 and r.answer == []
+    assert r.edns == 0
+    assert r.answer == []
 
 
 # -- refusals and errors ----------------------------------------------------
@@ -328,7 +338,9 @@ async def test_unknown_edns_version_gets_badvers(server: AuthServer) -> None:
 async def test_zone_not_served_is_refused(server: AuthServer) -> None:
     r = await udp(server, query("www.example.org.", "A"))
     assert r.rcode() == dns.rcode.REFUSED
-    assert "AA" not in flags(r) and r.answer == [] and r.authority == []
+    assert "AA" not in flags(r)
+    assert r.answer == []
+    assert r.authority == []
 
 
 async def test_other_opcodes_get_notimp(server: AuthServer) -> None:
@@ -337,7 +349,8 @@ async def test_other_opcodes_get_notimp(server: AuthServer) -> None:
         q.set_opcode(opcode)
         r = dns.message.from_wire(await raw_udp(server.address, q.to_wire()) or b"")
         assert r.rcode() == dns.rcode.NOTIMP
-        assert r.opcode() == opcode and r.id == q.id
+        assert r.opcode() == opcode
+        assert r.id == q.id
 
 
 async def test_bad_question_counts_class_and_types(server: AuthServer) -> None:
@@ -365,7 +378,8 @@ async def test_garbage_never_kills_the_udp_path(server: AuthServer) -> None:
     reply = await raw_udp(server.address, header_only)
     assert reply is not None
     r = dns.message.from_wire(reply)
-    assert r.id == q.id and r.rcode() == dns.rcode.FORMERR
+    assert r.id == q.id
+    assert r.rcode() == dns.rcode.FORMERR
     assert await raw_udp(server.address, b"\x01\x02\x03", timeout=0.2) is None  # shorter than a header
     response_wire = dns.message.make_response(q).to_wire()
     assert await raw_udp(server.address, response_wire, timeout=0.2) is None  # never answer a response
@@ -490,7 +504,8 @@ def answer_lines(output: str) -> list[str]:
 async def test_dig_sees_authoritative_answers_and_negative_answers(server: AuthServer) -> None:
     base = ["dig", f"@{server.host}", "-p", str(server.port), "+norecurse", "+time=2", "+tries=1"]
     out = await asyncio.to_thread(run_tool, *base, "www.example.test.", "A")
-    assert "status: NOERROR" in out and "flags: qr aa;" in out
+    assert "status: NOERROR" in out
+    assert "flags: qr aa;" in out
     assert answer_lines(out) == ["www.example.test. 60 IN A 192.0.2.10"]
     out = await asyncio.to_thread(run_tool, *base, "nope.example.test.", "A")
     assert "status: NXDOMAIN" in out
@@ -500,7 +515,8 @@ async def test_dig_sees_authoritative_answers_and_negative_answers(server: AuthS
     out = await asyncio.to_thread(run_tool, *base, "www.example.org.", "A")
     assert "status: REFUSED" in out
     out = await asyncio.to_thread(run_tool, *base, "ns.child.example.test.", "A")
-    assert "flags: qr;" in out and "ANSWER: 0, AUTHORITY: 3, ADDITIONAL: 2" in out  # 3 NS, 1 glue + OPT
+    assert "flags: qr;" in out
+    assert "ANSWER: 0, AUTHORITY: 3, ADDITIONAL: 2" in out
 
 
 @pytest.mark.usefixtures("needs_dig")
@@ -540,8 +556,10 @@ async def test_kdig_edns_buffer_and_nsid_free_opt(server: AuthServer) -> None:
     out = await asyncio.to_thread(
         run_tool, "kdig", f"@{server.host}", "-p", str(server.port), "+bufsize=4096", "big.example.test.", "TXT"
     )
-    assert "EDNS PSEUDOSECTION" in out and "UDP size: 1232" in out
-    assert "Flags: qr aa rd;" in out and "ANSWER: 12;" in out
+    assert "EDNS PSEUDOSECTION" in out
+    assert "UDP size: 1232" in out
+    assert "Flags: qr aa rd;" in out
+    assert "ANSWER: 12;" in out
 
 
 async def test_dnspython_ignores_nothing(server: AuthServer) -> None:

@@ -25,7 +25,9 @@ from typing import Any
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-from pycares import _cares as _cares_module  # type: ignore[attr-defined]
+from pycares import _cares as _cares_module
+
+# pycares's private cffi layer (pinned and contract-tested) is not re-exported by its typed API
 from pycares import _ffi as ffi  # type: ignore[attr-defined]
 from pycares import _lib as lib  # type: ignore[attr-defined]
 

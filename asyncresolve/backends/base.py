@@ -62,6 +62,7 @@ def key_name(name: object) -> str:
     except (KeyError, TypeError):
         pass
     normal = normalize_name(name)
+    # the ignore below: normalize_name accepted it: a str or bytes
     result = normal if normal == "." or name[-1:] in (".", b".") else normal[:-1]  # type: ignore[index]
     if len(_key_names) >= 65_536:
         _key_names.clear()

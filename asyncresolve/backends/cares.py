@@ -75,6 +75,7 @@ from . import resolvconf
 from .base import Backend, NotMine, Query
 
 try:
+    # pycares's private cffi layer (pinned and contract-tested) is not re-exported by its typed API
     from pycares import _ffi as ffi  # type: ignore[attr-defined]
     from pycares import _lib as lib  # type: ignore[attr-defined]
 
@@ -163,7 +164,7 @@ def _outcome(status: int, dnsrec: Any, query: Query, code: int) -> Answer | Base
         if status == _ENODATA and dnsrec != _NULL:
             return _conv.negative(NoAnswer, dnsrec, query.name, query.rdtype)
         return _error(status, query)
-    except Exception as exc:  # a malformed reply fails the query, never the loop
+    except Exception as exc:  # noqa: BLE001 - a malformed reply fails the query, never the loop
         if isinstance(exc, ResolveError):
             return exc
         failure = NetworkError(
@@ -591,7 +592,7 @@ class CaresBackend(Backend):
     @property
     def loop_mode(self) -> LoopMode:
         """How c-ares is driven: ``"sockets"`` (its sockets watched by the loop) or ``"thread"``."""
-        return self._options["mode"]  # type: ignore[no-any-return]
+        return self._options["mode"]  # type: ignore[no-any-return]  # always a LoopMode value
 
     @property
     def nameservers(self) -> list[str] | None:
@@ -630,7 +631,7 @@ class CaresBackend(Backend):
             if made.set_running_or_notify_cancel():
                 try:
                     made.set_result(self._make_channel(loop))
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the loop that awaits the channel
                     made.set_exception(exc)
 
         threading.Thread(target=make, name="asyncresolve-cares-init", daemon=True).start()

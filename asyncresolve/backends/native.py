@@ -162,6 +162,7 @@ def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> 
     """
     rcode = response.rcode()
     if rcode != 0 and rcode != 3:
+        # the ignore below: dnspython types it Rcode, takes any int
         return ServFail(name=name, rdtype=rdtype, source=SOURCE, rcode=dns.rcode.to_text(rcode))  # type: ignore[arg-type]
     answer = response.answer
     if rcode == 0 and len(answer) == 1:  # the usual reply: one RRset of the name and type asked
@@ -308,6 +309,7 @@ class NativeBackend(Backend):
         pending = _Pending(query, qtype, future)
         self.stats.queries += 1
         if self.rotate:
+            # the ignore below: set by _read_servers above
             pending.first = next(self._first) % len(self._servers)  # type: ignore[arg-type]
         try:
             self._send(pending, loop.time())
@@ -322,6 +324,7 @@ class NativeBackend(Backend):
         finally:
             # its timer entries stay queued until they expire: keep them light (no answer, no future)
             pending.attempt = -1
+            # the ignore below: dropped for the timer entries left queued; never read again
             pending.future = pending.wire = None  # type: ignore[assignment]
         if isinstance(result, Answer):
             return result
@@ -563,7 +566,7 @@ class NativeBackend(Backend):
             pass
         try:
             response = wire.parse_reference(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - dnspython raises many types on hostile bytes: all mean malformed
             self.stats.malformed += 1
             return None
         self.stats.slow_parsed += 1

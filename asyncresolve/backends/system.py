@@ -119,7 +119,7 @@ class SystemBackend(Backend):
                       ttl_known=False)
 
 
-def _getaddrinfo(host: str, family: int) -> list[tuple]:  # type: ignore[type-arg]
+def _getaddrinfo(host: str, family: int) -> list[tuple[Any, ...]]:
     return socket.getaddrinfo(host, None, family, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)
 
 

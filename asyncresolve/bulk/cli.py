@@ -35,7 +35,7 @@ class UsageError(Exception):
     pass
 
 
-def add_bulk_parser(commands: Any) -> argparse.ArgumentParser:
+def add_bulk_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     bulk = commands.add_parser(
         "bulk", help="resolve many names from a file or stdin, with progress, resume and rate limits",
         description="Resolve one name per line (blank lines and # comments skipped, URLs give their host). "
@@ -111,6 +111,7 @@ def _servers(args: argparse.Namespace) -> list[str]:
         from ..backends.cares import read_resolv_conf
 
         servers = read_resolv_conf()
+    from ..cli import UsageError as ServerSyntaxError
     from ..cli import parse_server
 
     addresses = []
@@ -118,7 +119,7 @@ def _servers(args: argparse.Namespace) -> list[str]:
         try:
             host, port = parse_server(text, args.port)
             ipaddress.ip_address(host.split("%", 1)[0])
-        except Exception:
+        except (ServerSyntaxError, ValueError):
             raise UsageError(f"a nameserver must be an IP address with an optional port, not {text!r}") from None
         addresses.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     return addresses
@@ -196,6 +197,12 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
+def _open_output(path: str, resume: bool) -> tuple[bool, IO[str]]:
+    """(whether the file starts empty, the file open for writing): appended to with ``resume``."""
+    fresh = not (resume and os.path.exists(path) and os.path.getsize(path) > 0)
+    return fresh, open(path, "a" if resume else "w", encoding="utf-8")  # closed by _bulk
+
+
 async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
     from .progress import Progress
 
@@ -217,8 +224,7 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
             raise UsageError(f"cannot --resume: {exc} (check --format)") from None
     out: IO[str]
     if args.output:
-        fresh = not (args.resume and os.path.exists(args.output) and os.path.getsize(args.output) > 0)
-        out = open(args.output, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
+        fresh, out = await asyncio.to_thread(_open_output, args.output, args.resume)
     else:
         fresh, out = True, sys.stdout
     writer = WRITERS[args.format](out, fresh=fresh)

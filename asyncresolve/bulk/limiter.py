@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 
 class TokenBucket:
@@ -16,18 +17,18 @@ class TokenBucket:
 
     __slots__ = ("_clock", "_next", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float | None = None, *, clock: object = None) -> None:
+    def __init__(self, rate: float, burst: float | None = None, *, clock: Callable[[], float] | None = None) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be positive, not {rate!r}")
         self.rate = float(rate)
         self.burst = max(1.0, float(burst) if burst is not None else self.rate / 20)
-        self._clock = clock or time.monotonic
+        self._clock: Callable[[], float] = clock or time.monotonic
         # The time at which the next token is free; burst tokens are "banked" before now.
         self._next = float("-inf")
 
     def reserve(self) -> float:
         """Take a token now; return how many seconds the caller must wait before using it."""
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         interval = 1.0 / self.rate
         earliest = now - (self.burst - 1) * interval
         start = self._next if self._next > earliest else earliest

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend, Query
 from ..errors import ResolveError, ResolveTimeout, ServFail
@@ -201,9 +201,9 @@ def _with_port(server: str, port: int) -> str:
     return f"{text}:{port}"
 
 
-def _common_types(backends: object) -> frozenset[str] | None:
+def _common_types(backends: Iterable[Any]) -> frozenset[str] | None:
     types: frozenset[str] | None = None
-    for backend in backends:  # type: ignore[attr-defined]
+    for backend in backends:
         supported = backend.supported_types
         if supported is None:
             continue

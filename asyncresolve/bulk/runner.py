@@ -223,7 +223,7 @@ class BulkRun:
                 await inbox.put(pair)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # the input failed: the caller's loop raises it
+        except BaseException as exc:  # noqa: BLE001 - the input failed: the caller's loop re-raises it
             box.put(exc)
             return
         await inbox.put(_DONE)  # re-queued by each worker, so every worker sees it
@@ -239,7 +239,7 @@ class BulkRun:
                         await box.wait_room()
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # an input iterator that raised: end the run with it
+        except BaseException as exc:  # noqa: BLE001 - an input iterator that raised: the caller's loop re-raises it
             box.put(exc)
         box.put(_DONE)
 

@@ -64,7 +64,7 @@ class WildcardDetector:
         if known is not self:
             if isinstance(known, asyncio.Future):
                 return await asyncio.shield(known)
-            return known  # type: ignore[return-value]
+            return known  # type: ignore[return-value]  # self is the miss sentinel, ruled out above
         if len(self._verdicts) >= self.max_zones:
             self._verdicts.clear()
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()

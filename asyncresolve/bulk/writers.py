@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import IO, Any
 
 from .result import NOERROR, BulkResult

@@ -104,7 +104,8 @@ def resolve_partition(names: Iterable[Any], rdtypes: Sequence[str] = ("A",), *,
                       resolver_factory: ResolverFactory = Resolver, **options: Any) -> list[dict[str, Any]]:
     """Resolve one partition on this worker; one bulk record (a dict) per (name, type)."""
     worker = worker_resolver(resolver_factory)
-    return worker.run(_collect(worker.resolver, list(names), tuple(rdtypes), options))  # type: ignore[no-any-return]
+    records: list[dict[str, Any]] = worker.run(_collect(worker.resolver, list(names), tuple(rdtypes), options))
+    return records
 
 
 def resolve_bag(bag: dask.bag.Bag, rdtypes: Sequence[str] = ("A",), *,
@@ -112,7 +113,10 @@ def resolve_bag(bag: dask.bag.Bag, rdtypes: Sequence[str] = ("A",), *,
     """A bag of bulk records (dicts, as ``asyncresolve bulk --format jsonl`` writes them) for
     a bag of names. ``options`` are ``resolve_many``'s (``concurrency``, ``rate``,
     ``retries``, ``timeout``...), applied per partition."""
-    return bag.map_partitions(resolve_partition, tuple(rdtypes), resolver_factory=resolver_factory, **options)
+    # dask.bag is unannotated
+    result: dask.bag.Bag = bag.map_partitions(  # type: ignore[no-untyped-call]
+        resolve_partition, tuple(rdtypes), resolver_factory=resolver_factory, **options)
+    return result
 
 
 def _frame(names: Any, rdtypes: tuple[str, ...], resolver_factory: ResolverFactory,
@@ -143,7 +147,9 @@ def resolve_column(frame: dask.dataframe.DataFrame | dask.dataframe.Series, colu
 
     series = frame[column] if column is not None else frame
     meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _meta_types().items()})
-    return series.map_partitions(_frame, tuple(rdtypes), resolver_factory, options, meta=meta)
+    result: dask.dataframe.DataFrame = series.map_partitions(_frame, tuple(rdtypes), resolver_factory, options,
+                                                            meta=meta)
+    return result
 
 
 __all__ = [

@@ -60,7 +60,7 @@ async def connect_tcp(
     if winner is None:
         failure = OSError(f"cannot connect to any of {', '.join(addresses)} port {port}: "
                           + "; ".join(str(error) for error in errors))
-        failure.errors = errors  # type: ignore[attr-defined]
+        failure.errors = errors  # type: ignore[attr-defined]  # each attempt's error, attached to the OSError raised
         raise failure from errors[-1]
     return winner
 

@@ -129,11 +129,11 @@ class AsyncResolveResolver:
         self.reactor.addSystemEventTrigger("before", "shutdown", self._close)
 
     def _loop(self) -> asyncio.AbstractEventLoop:
-        loop = getattr(self.reactor, "_asyncioEventloop", None)
+        loop: asyncio.AbstractEventLoop | None = getattr(self.reactor, "_asyncioEventloop", None)
         if loop is None:
             raise RuntimeError("AsyncResolveResolver needs Twisted's asyncio reactor: set TWISTED_REACTOR = "
                                "'twisted.internet.asyncioreactor.AsyncioSelectorReactor'")
-        return loop  # type: ignore[no-any-return]
+        return loop
 
     def _close(self) -> Deferred[None] | None:
         if not self._owns_resolver:

@@ -104,7 +104,7 @@ def nameserver_hostnames(
     if role == "auth" and not glueless and existing is not None:
         apex_ns = existing.get_rdataset(origin, NS)
         for rdata in apex_ns or ():
-            target = rdata.target  # type: ignore[attr-defined]
+            target = rdata.target
             if target.is_subdomain(origin) and target != origin and target not in chosen:
                 chosen.append(target)
         chosen = chosen[:count]
@@ -165,7 +165,7 @@ def build_zones(
         for node in list(zone.nodes.values()):
             rdataset = node.get_rdataset(IN, NS)
             for rdata in rdataset or ():
-                target = rdata.target  # type: ignore[attr-defined]
+                target = rdata.target
                 if target in addresses and target.is_subdomain(zone.origin):
                     _set_address(zone, target, addresses[target], ttl)
     return zones

@@ -155,6 +155,7 @@ def _with_rcode(rcode: int) -> Callable[[dns.message.Message], dns.message.Messa
         response = _base(query)
         if rcode > 15:
             response.use_edns(0)
+        # the ignore below: dnspython types it Rcode but takes any int: unassigned codes are forged
         response.set_rcode(rcode)  # type: ignore[arg-type]
         return response
     return forge
@@ -169,7 +170,8 @@ def _opcode_update(query: dns.message.Message) -> dns.message.Message:
 def _opt_in_answer(query: dns.message.Message) -> dns.message.Message:
     response = _base(query)
     opt = dns.rrset.RRset(dns.name.root, dns.rdataclass.RdataClass.make(1232), dns.rdatatype.OPT)
-    opt.add(dns.rdtypes.ANY.OPT.OPT(1232, dns.rdatatype.OPT, []), 0)
+    # dnspython leaves the OPT constructor unannotated
+    opt.add(dns.rdtypes.ANY.OPT.OPT(1232, dns.rdatatype.OPT, []), 0)  # type: ignore[no-untyped-call]
     response.answer.append(opt)
     return response
 

@@ -59,7 +59,7 @@ class Spoofer:
     def _on_query(self, wire: bytes, addr: Address) -> None:
         try:
             query = dns.message.from_wire(wire)
-        except Exception:
+        except Exception:  # noqa: BLE001 - not a query this spoofer can answer, whatever dnspython raised
             return
         if query.flags & dns.flags.QR or len(query.question) != 1:
             return

@@ -11,7 +11,7 @@ outcome; assembling the response message is :mod:`.responder`'s job.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -125,7 +125,7 @@ class IndexedZone:
                 name = name.parent()
         soa = self.nodes[self.origin].get_rdataset(IN, SOA)
         assert soa is not None
-        minimum = soa[0].minimum  # type: ignore[attr-defined]
+        minimum = soa[0].minimum
         # RFC 2308 section 3: the SOA in a negative answer carries min(TTL, MINIMUM).
         self.negative_soa = dns.rrset.from_rdata_list(self.origin, min(soa.ttl, minimum), list(soa))
         self._rrsets: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset] = {}
@@ -212,7 +212,7 @@ class IndexedZone:
             return Lookup(Outcome.ANSWER, answer=[rrset_of(qtype, rdataset)])
         cname = node.get_rdataset(IN, CNAME)
         if cname is not None:
-            return Lookup(Outcome.CNAME, answer=[rrset_of(CNAME, cname)], target=cname[0].target)  # type: ignore[attr-defined]
+            return Lookup(Outcome.CNAME, answer=[rrset_of(CNAME, cname)], target=cname[0].target)
         return Lookup(Outcome.NODATA, authority=[self.negative_soa])
 
     def _referral(self, cut: dns.name.Name) -> Lookup:
@@ -220,7 +220,7 @@ class IndexedZone:
         assert ns is not None
         glue: list[dns.rrset.RRset] = []
         for rdata in ns:
-            target = rdata.target  # type: ignore[attr-defined]
+            target = rdata.target
             if target.is_subdomain(self.origin):  # in-bailiwick only
                 glue.extend(self.addresses(target))
         return Lookup(Outcome.REFERRAL, authority=[ns], additional=glue)
@@ -229,7 +229,7 @@ class IndexedZone:
         dname_rrset = self.rrset(owner, DNAME)
         assert dname_rrset is not None
         try:
-            target = qname.relativize(owner).derelativize(dname[0].target)  # type: ignore[attr-defined]
+            target = qname.relativize(owner).derelativize(dname[0].target)
         except dns.name.NameTooLong:
             return Lookup(Outcome.YXDOMAIN, answer=[dname_rrset])
         cname = dns.rrset.from_rdata(qname, dname.ttl, dns.rdata.from_text(IN, CNAME, target.to_text()))
@@ -238,7 +238,7 @@ class IndexedZone:
 
 def _as_rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:
     rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
-    rrset.update(rdataset)
+    rrset.update(rdataset)  # type: ignore[no-untyped-call]  # dnspython's Set.update is unannotated
     return rrset
 
 
@@ -259,7 +259,7 @@ class ZoneSet:
     def __len__(self) -> int:
         return len(self._zones)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[IndexedZone]:
         return iter(self._zones.values())
 
     def __contains__(self, origin: object) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 from .message import (
     DECLINE,
@@ -185,7 +186,7 @@ def _parse(data: bytes) -> WireResponse:
     sections: list[list[RRset]] = [[], [], []]
     opt: tuple[int, int] | None = None
     for index, count in ((0, ancount), (1, nscount), (2, arcount)):
-        groups: list[list] = []  # type: ignore[type-arg]
+        groups: list[list[Any]] = []
         for _ in range(count):
             owner, p = _name(data, p, n, memo)
             if p + 10 > n:

@@ -38,12 +38,14 @@ def load_rdata_classes() -> None:
     import dns.rdtypes.IN
 
     for name in dns.rdtypes.IN.__all__:
-        dns.rdata.get_rdata_class(dns.rdataclass.IN, dns.rdatatype.from_text(name.replace("_", "-")))
+        # dnspython leaves get_rdata_class unannotated
+        dns.rdata.get_rdata_class(  # type: ignore[no-untyped-call]
+            dns.rdataclass.IN, dns.rdatatype.from_text(name.replace("_", "-")))
     _classes_loaded = True
 
 
 def _text(name: dns.name.Name) -> str:
-    return name.to_text().lower()  # type: ignore[no-any-return]
+    return name.to_text().lower()
 
 
 def value_of(rdata: dns.rdata.Rdata) -> Any:

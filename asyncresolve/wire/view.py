@@ -122,7 +122,7 @@ def _rdata(rdtype: int, value: Any) -> _Rdata:
     raise ValueError(f"no view for type {rdtype}")
 
 
-class RRsetView(list):  # type: ignore[type-arg]
+class RRsetView(list[Any]):
     """An RRset: a list of rdatas with ``name``, ``rdtype``, ``rdclass``, ``ttl`` and ``covers``."""
 
     __slots__ = ("name", "rdclass", "rdtype", "ttl")
@@ -137,7 +137,7 @@ class RRsetView(list):  # type: ignore[type-arg]
         self.ttl = ttl
 
 
-class QuestionView(list):  # type: ignore[type-arg]
+class QuestionView(list[Any]):
     """The question as an (empty) RRset: ``name``, ``rdtype``, ``rdclass``."""
 
     __slots__ = ("name", "rdclass", "rdtype")

@@ -68,7 +68,8 @@ def iterative_response(data: bytes) -> None:
         return
     res, _infra, cache = _resolution()
     action = res.next_action()
-    assert isinstance(action, SendQuery) and action.zone == ZONE
+    assert isinstance(action, SendQuery)
+    assert action.zone == ZONE
     res.receive(message, action.server)
     res.next_action()  # whatever comes next must be computable
     for key in list(cache._entries):

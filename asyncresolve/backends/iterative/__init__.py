@@ -2,7 +2,7 @@
 
 What users need is exported here: :class:`IterativeBackend`, its counters
 (:class:`IterativeStats`, ``backend.stats``) and its trace (:class:`TraceStep`
-given to ``trace=`` callbacks, :class:`TraceResult` from
+given to ``trace=`` callbacks, its :class:`Verdict`, :class:`TraceResult` from
 ``resolve_with_trace``, :func:`trace_printer`), and the bundled root hints
 (:func:`iana_root_hints`). The modules behind it are internals:
 
@@ -15,7 +15,7 @@ given to ``trace=`` callbacks, :class:`TraceResult` from
 """
 
 from .backend import IterativeBackend, IterativeStats, TraceResult, trace_printer
-from .engine import TraceStep
+from .engine import TraceStep, Verdict
 from .roothints import iana_root_hints
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "IterativeStats",
     "TraceResult",
     "TraceStep",
+    "Verdict",
     "iana_root_hints",
     "trace_printer",
 ]

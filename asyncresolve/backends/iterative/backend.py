@@ -13,7 +13,19 @@ from ...answer import Answer
 from ...errors import InvalidQuery, ResolveError, ResolveTimeout, ServFail
 from ...names import normalize_name, normalize_rdtype
 from ..base import Backend, Query
-from .engine import Done, EngineConfig, NeedSubResolution, Resolution, SendQuery, Tracer, TraceStep
+from .engine import (
+    Done,
+    EngineConfig,
+    Exchange,
+    ExchangeFailed,
+    NeedSubResolution,
+    NoReply,
+    Reply,
+    Resolution,
+    SendQuery,
+    Tracer,
+    TraceStep,
+)
 from .infra import Infrastructure
 from .roothints import iana_root_hints
 from .servers import ServerAddr, ServerStats
@@ -53,16 +65,17 @@ class IterativeStats:
     sub_resolutions: int = 0
 
 
+_NO_REPLY = NoReply()
+
+
 class _Outcome:
     """What one upstream exchange produced, shared with coalesced waiters."""
 
-    __slots__ = ("elapsed", "error", "response", "server")
+    __slots__ = ("elapsed", "exchange", "server")
 
-    def __init__(self, server: ServerAddr, response: Any = None, error: str | None = None,
-                 elapsed: float = 0.0) -> None:
+    def __init__(self, server: ServerAddr, exchange: Exchange, elapsed: float = 0.0) -> None:
         self.server = server
-        self.response = response
-        self.error = error  # None, "timeout", or "failed: ..."
+        self.exchange = exchange
         self.elapsed = elapsed
 
 
@@ -251,12 +264,12 @@ class IterativeBackend(Backend):
             try:
                 outcome = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
             except TimeoutError:
-                outcome = _Outcome(action.server, error="timeout")
+                outcome = _Outcome(action.server, _NO_REPLY)
             self._deliver(res, outcome, time.monotonic() - started)
             return
         flight = _Flight()
         self._inflight[key] = flight
-        outcome = _Outcome(action.server, error="failed: cancelled")
+        outcome = _Outcome(action.server, ExchangeFailed("cancelled"))
         try:
             outcome = await self._ask(action, timeout, limit)
         finally:
@@ -276,27 +289,22 @@ class IterativeBackend(Backend):
             )
         except TransportTimeout:
             stats.record_timeout(server)
-            return _Outcome(server, error="timeout", elapsed=time.monotonic() - started)
+            return _Outcome(server, _NO_REPLY, time.monotonic() - started)
         except TransportUnreachable as exc:
             stats.record_unreachable(server)
-            return _Outcome(server, error=f"failed: {exc}", elapsed=time.monotonic() - started)
+            return _Outcome(server, ExchangeFailed(str(exc)), time.monotonic() - started)
         except TransportMalformed as exc:
-            return _Outcome(server, error=f"failed: {exc}", elapsed=time.monotonic() - started)
+            return _Outcome(server, ExchangeFailed(str(exc)), time.monotonic() - started)
         except OSError as exc:
             stats.record_unreachable(server)
-            return _Outcome(server, error=f"failed: {exc}", elapsed=time.monotonic() - started)
+            return _Outcome(server, ExchangeFailed(str(exc)), time.monotonic() - started)
         elapsed = time.monotonic() - started
         stats.record_rtt(server, elapsed)
-        return _Outcome(server, response=response, elapsed=elapsed)
+        return _Outcome(server, Reply(response), elapsed)
 
     @staticmethod
     def _deliver(res: Resolution, outcome: _Outcome, elapsed: float) -> None:
-        if outcome.response is not None:
-            res.receive(outcome.response, outcome.server, elapsed)
-        elif outcome.error == "timeout":
-            res.timeout(outcome.server, elapsed)
-        else:
-            res.failed(outcome.server, (outcome.error or "failed")[len("failed: "):], elapsed)
+        res.deliver(outcome.server, outcome.exchange, elapsed)
 
     async def _sub_resolve(self, res: Resolution, need: NeedSubResolution, deadline: float) -> None:
         key = (need.name, need.rdtype)

@@ -8,7 +8,7 @@ the event loop; a driver (``backend.py``) runs it::
     while True:
         action = res.next_action()
         if isinstance(action, SendQuery):      # ask action.server about action.qname/qtype
-            res.receive(response_message, from_server)   # or res.timeout(server) ...
+            res.deliver(action.server, Reply(response))  # or NoReply(), ExchangeFailed(why)
         elif isinstance(action, NeedSubResolution):      # addresses of a glueless NS name
             child = res.sub_resolution(action); ...; res.sub_resolved(action, result)
         else:                                    # Done: .answer or .error
@@ -43,6 +43,7 @@ Rules implemented (RFC 1034 §5.3.3, RFC 2181 §5.4.1, RFC 2308, RFC 6672, RFC 8
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -116,13 +117,64 @@ class Done:
 Action = SendQuery | NeedSubResolution | Done
 
 
+# -- what an exchange gave (driver -> engine) ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The server's response, already matched to the query by the transport."""
+
+    response: dns.message.Message
+
+
+@dataclass(frozen=True, slots=True)
+class NoReply:
+    """No matching response came in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeFailed:
+    """The server could not be used: unreachable, a malformed reply, a TCP failure..."""
+
+    reason: str
+
+
+Exchange = Reply | NoReply | ExchangeFailed
+
+
+# -- what it did to the resolution (engine -> driver, trace) -------------------------------
+class Verdict(enum.Enum):
+    """The kind of step an exchange led to."""
+
+    ANSWER = "answer"  # done: the records asked for
+    NEGATIVE = "negative"  # done: NXDOMAIN or NODATA
+    REFERRAL = "referral"  # down to a child zone
+    DESCEND = "descend"  # a minimised name exists: one label more
+    ALIAS = "alias"  # a CNAME/DNAME target, resolved from its own zone
+    RETRY = "retry"  # the same server or zone asked differently (no EDNS, the full name)
+    NEXT_SERVER = "next-server"  # lame, refused, an error rcode or unusable: another server
+    TIMEOUT = "timeout"  # no reply in time: another server
+    IGNORED = "ignored"  # not a response to the query sent: no evidence at all
+    FAILED = "failed"  # the resolution is over with an error (a CNAME loop, too long a chain)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What ``Resolution.deliver`` made of an exchange: its ``verdict`` and a line of text."""
+
+    verdict: Verdict
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True, slots=True)
 class TraceStep:
     """One step of a resolution, for ``--trace`` output.
 
     ``depth`` is 0 for the query asked, 1+ for sub-resolutions of NS addresses;
     ``server`` is ``None`` for steps that sent nothing (a sub-resolution starting,
-    a CNAME restart); ``elapsed`` is the wait for that server, in seconds.
+    a CNAME restart); ``elapsed`` is the wait for that server, in seconds; ``verdict``
+    the kind of step an exchange led to (``outcome`` says it in words).
     """
 
     depth: int
@@ -132,6 +184,7 @@ class TraceStep:
     qtype: str
     outcome: str
     elapsed: float | None = None
+    verdict: Verdict | None = None  # None for steps that sent nothing
 
     def __str__(self) -> str:
         indent = "  " * self.depth
@@ -184,7 +237,7 @@ def _rdtype(text: str) -> int:
 
 
 def _text(name: dns.name.Name) -> str:
-    return name.to_text().lower()  # type: ignore[no-any-return]
+    return name.to_text().lower()
 
 
 def _depth(name: str) -> int:
@@ -316,8 +369,18 @@ class Resolution:
             return need
         return self._give_up()
 
-    def receive(self, response: dns.message.Message, server: ServerAddr, elapsed: float | None = None) -> str:
-        """Digest ``response`` (already matched to the query by the transport); returns the outcome text."""
+    def deliver(self, server: ServerAddr, exchange: Exchange, elapsed: float | None = None) -> StepOutcome:
+        """What the exchange of the outstanding ``SendQuery`` with ``server`` gave."""
+        if isinstance(exchange, Reply):
+            return self.receive(exchange.response, server, elapsed)
+        if isinstance(exchange, NoReply):
+            return self.timeout(server, elapsed)
+        return self.failed(server, exchange.reason, elapsed)
+
+    def receive(
+        self, response: dns.message.Message, server: ServerAddr, elapsed: float | None = None
+    ) -> StepOutcome:
+        """Digest ``response`` (already matched to the query by the transport)."""
         step = self._take_pending()
         self.infra.servers.finished(server)
         try:
@@ -325,7 +388,7 @@ class Resolution:
             if mismatch is not None:
                 # not evidence of anything (an echo, a reply to another question): ignored
                 self._failures.append("IGNORED")
-                outcome = f"ignored: {mismatch}"
+                outcome = StepOutcome(Verdict.IGNORED, f"ignored: {mismatch}")
             else:
                 zone = self.zone
                 outcome = self._classify(response, server, step)
@@ -334,24 +397,30 @@ class Resolution:
         except (ValueError, KeyError, AttributeError, IndexError, dns.exception.DNSException) as exc:
             self._dead.add(server)
             self._failures.append("FORMERR")
-            outcome = f"unusable response ({type(exc).__name__}: {exc}), next server"
-        self._trace(server, step.qname, step.qtype, outcome, elapsed, step.zone)
+            outcome = StepOutcome(
+                Verdict.NEXT_SERVER, f"unusable response ({type(exc).__name__}: {exc}), next server"
+            )
+        self._trace_outcome(server, step, outcome, elapsed)
         return outcome
 
-    def timeout(self, server: ServerAddr, elapsed: float | None = None) -> None:
+    def timeout(self, server: ServerAddr, elapsed: float | None = None) -> StepOutcome:
         """No matching response from ``server`` in time."""
         step = self._take_pending()
         self.infra.servers.finished(server)
         self._failures.append("TIMEOUT")
-        self._trace(server, step.qname, step.qtype, "timeout", elapsed, step.zone)
+        outcome = StepOutcome(Verdict.TIMEOUT, "timeout")
+        self._trace_outcome(server, step, outcome, elapsed)
+        return outcome
 
-    def failed(self, server: ServerAddr, reason: str, elapsed: float | None = None) -> None:
+    def failed(self, server: ServerAddr, reason: str, elapsed: float | None = None) -> StepOutcome:
         """The server could not be used (unreachable, malformed reply, TCP failure...)."""
         step = self._take_pending()
         self.infra.servers.finished(server)
         self._dead.add(server)
         self._failures.append("NETWORK")
-        self._trace(server, step.qname, step.qtype, f"failed: {reason}", elapsed, step.zone)
+        outcome = StepOutcome(Verdict.NEXT_SERVER, f"failed: {reason}")
+        self._trace_outcome(server, step, outcome, elapsed)
+        return outcome
 
     def sub_resolution(self, need: NeedSubResolution) -> Resolution:
         """A nested resolution for a name server's address, sharing budget and trace."""
@@ -477,7 +546,7 @@ class Resolution:
         return step
 
     # -- classification --------------------------------------------------------------------
-    def _classify(self, response: dns.message.Message, server: ServerAddr, step: SendQuery) -> str:
+    def _classify(self, response: dns.message.Message, server: ServerAddr, step: SendQuery) -> StepOutcome:
         rcode = response.rcode()
         zone = self.zone
         self._answered_well = False
@@ -487,25 +556,29 @@ class Resolution:
                 # RFC 6891 §7: a server that does not know EDNS; ask it once more without
                 self._no_edns.add(server)
                 self._attempts[server] = min(self._attempts.get(server, 1), self.config.max_attempts_per_server - 1)
-                return f"{text} to an EDNS query: retrying without EDNS"
+                return StepOutcome(Verdict.RETRY, f"{text} to an EDNS query: retrying without EDNS")
             self._failures.append(text)
             if rcode == _REFUSED:
                 self._dead.add(server)
                 hold = self.infra.mark_lame(zone, server)
-                return f"{text}: lame for {zone} ({hold:g} s), next server"
+                return StepOutcome(Verdict.NEXT_SERVER, f"{text}: lame for {zone} ({hold:g} s), next server")
             if step.minimised and not self.config.minimisation_strict:
                 self._minimise = False
                 self._next_step()
-                return f"{text} to a minimised query: retrying with the full name (relaxed mode)"
+                return StepOutcome(
+                    Verdict.RETRY, f"{text} to a minimised query: retrying with the full name (relaxed mode)"
+                )
             self._dead.add(server)
-            return f"{text}, next server"
+            return StepOutcome(Verdict.NEXT_SERVER, f"{text}, next server")
         authoritative = bool(response.flags & _AA)
         parsed = _Parsed(response)
         qtype = _rdtype(step.qtype)
         if parsed.foreign_class:
             self._dead.add(server)
             self._failures.append("FORMERR")
-            return "a record of another class in the answer section: unusable, next server"
+            return StepOutcome(
+                Verdict.NEXT_SERVER, "a record of another class in the answer section: unusable, next server"
+            )
 
         # Follow CNAME/DNAME within the answer, in bailiwick only.
         name = step.qname
@@ -530,7 +603,7 @@ class Resolution:
             # records, but none of the name asked nor of its chain: not an answer, nor NODATA
             self._dead.add(server)
             self._failures.append("FORMERR")
-            return "answer section unrelated to the question: unusable, next server"
+            return StepOutcome(Verdict.NEXT_SERVER, "answer section unrelated to the question: unusable, next server")
         if final is not None or chain:
             if not authoritative:
                 return self._lame(server, "non-authoritative answer")
@@ -552,7 +625,7 @@ class Resolution:
             if step.minimised and not self.config.minimisation_strict:
                 self._minimise = False
                 self._next_step()
-                return "NXDOMAIN for a minimised name: asking the full name (relaxed mode)"
+                return StepOutcome(Verdict.RETRY, "NXDOMAIN for a minimised name: asking the full name (relaxed mode)")
             return self._finish_negative(NXDomain, step.qname, parsed, server)
 
         if ns_rrset is not None and ns_owner is not None and ns_owner != zone and not authoritative:
@@ -570,21 +643,21 @@ class Resolution:
 
         return self._lame(server, "non-authoritative empty answer")
 
-    def _lame(self, server: ServerAddr, what: str) -> str:
+    def _lame(self, server: ServerAddr, what: str) -> StepOutcome:
         zone = self.zone
         hold = self.infra.mark_lame(zone, server)
         self._dead.add(server)
         self._failures.append("LAME")
-        return f"{what}: lame for {zone} ({hold:g} s), next server"
+        return StepOutcome(Verdict.NEXT_SERVER, f"{what}: lame for {zone} ({hold:g} s), next server")
 
     def _link(self, parsed: _Parsed, name: str, zone: str) -> CNAMERecord | None:
         """The CNAME at ``name``, or one synthesised from an in-bailiwick DNAME above it."""
         cname = parsed.answer.get((name, _CNAME))
         if cname is not None:
-            return CNAMERecord(name, cname.ttl, _text(cname[0].target))  # type: ignore[attr-defined]
+            return CNAMERecord(name, cname.ttl, _text(cname[0].target))
         for (owner, rdtype), rrset in parsed.answer.items():
             if rdtype == _DNAME and owner != name and is_subdomain(name, owner) and is_subdomain(owner, zone):
-                target = _text(rrset[0].target)  # type: ignore[attr-defined]
+                target = _text(rrset[0].target)
                 prefix = name[: len(name) - len(owner)] if owner != "." else name
                 new = prefix + target if target != "." else prefix
                 if len(new) > 254:
@@ -592,19 +665,19 @@ class Resolution:
                 return CNAMERecord(name, rrset.ttl, new)
         return None
 
-    def _descend_minimised(self, what: str) -> str:
+    def _descend_minimised(self, what: str) -> StepOutcome:
         self._known_depth += 1
         self._next_step()
-        return f"{what} (minimised step), one label more"
+        return StepOutcome(Verdict.DESCEND, f"{what} (minimised step), one label more")
 
-    def _referral(self, child: str, ns_rrset: dns.rrset.RRset, parsed: _Parsed) -> str:
+    def _referral(self, child: str, ns_rrset: dns.rrset.RRset, parsed: _Parsed) -> StepOutcome:
         zone = self.zone
         # At most max_ns_per_delegation names are kept (BIND and unbound bound them too):
         # a referral listing thousands costs no more than one listing twenty.
         limit = self.config.max_ns_per_delegation
         kept: dict[str, None] = {}
         for rdata in ns_rrset:
-            kept[_text(rdata.target)] = None  # type: ignore[attr-defined]
+            kept[_text(rdata.target)] = None
             if len(kept) >= limit:
                 break
         ns_names = tuple(kept)
@@ -614,13 +687,13 @@ class Resolution:
         for owner, rrset in parsed.additional:
             # RFC 2181 §5.4.1 / bailiwick: glue only for the NS names, inside the delegating zone
             if rrset.rdtype in (_A, _AAAA) and owner in wanted and is_subdomain(owner, zone):
-                glue.setdefault(owner, []).extend(r.address for r in rrset)  # type: ignore[attr-defined]
+                glue.setdefault(owner, []).extend(r.address for r in rrset)
                 ttl = min(ttl, rrset.ttl)
         delegation = Delegation(child, ns_names, {k: tuple(v) for k, v in glue.items()})
         self.infra.store_delegation(delegation, ttl)
         self._enter(delegation)
         with_glue = f", glue for {len(glue)}" if glue else ", no glue"
-        return f"referral to {child} ({len(ns_names)} NS{with_glue})"
+        return StepOutcome(Verdict.REFERRAL, f"referral to {child} ({len(ns_names)} NS{with_glue})")
 
     def _soa(self, parsed: _Parsed, name: str) -> SOARecord | None:
         for owner, rrset in parsed.authority:
@@ -631,7 +704,7 @@ class Resolution:
         return None
 
     # -- endings -----------------------------------------------------------------------------
-    def _finish_answer(self, owner: str, rrset: dns.rrset.RRset) -> str:
+    def _finish_answer(self, owner: str, rrset: dns.rrset.RRset) -> StepOutcome:
         ttl = rrset.ttl
         records: list[Record] = [from_rdata(owner, ttl, rdata) for rdata in rrset]
         answer = Answer(
@@ -640,9 +713,9 @@ class Resolution:
         )
         self._done = Done(answer=answer)
         hops = f" via {len(self.chain)} CNAME" if self.chain else ""
-        return f"answer: {len(records)} {self.qtype}{hops}"
+        return StepOutcome(Verdict.ANSWER, f"answer: {len(records)} {self.qtype}{hops}")
 
-    def _chain_end(self, name: str, parsed: _Parsed, rcode: int) -> str:
+    def _chain_end(self, name: str, parsed: _Parsed, rcode: int) -> StepOutcome:
         """The chain ended at ``name`` without data: negative in this zone, or restart there."""
         if is_subdomain(name, self.zone):
             has_cut = any(r.rdtype == _NS and _text(r.name) != self.zone for _, r in parsed.authority)
@@ -653,23 +726,23 @@ class Resolution:
                     return self._finish_negative(NoAnswer, name, parsed, None)
         return self._restart(name)
 
-    def _restart(self, name: str) -> str:
+    def _restart(self, name: str) -> StepOutcome:
         if name in self._seen_targets:
             self._fail(ServFail(f"CNAME loop at {name}", name=self.qname, rdtype=self.qtype,
                                 source=SOURCE, rcode="SERVFAIL"))
-            return f"CNAME loop at {name}"
+            return StepOutcome(Verdict.FAILED, f"CNAME loop at {name}")
         if len(self.chain) > self.config.max_cname_hops:
             self._fail(ServFail(f"CNAME chain longer than {self.config.max_cname_hops}",
                                 name=self.qname, rdtype=self.qtype, source=SOURCE, rcode="SERVFAIL"))
-            return "CNAME chain too long"
+            return StepOutcome(Verdict.FAILED, "CNAME chain too long")
         self._seen_targets.add(name)
         self.target = name
         self._enter(self.infra.closest_delegation(name, parent_side=self.qtype == "DS"))
-        return f"alias: continuing with {name} from {self.zone}"
+        return StepOutcome(Verdict.ALIAS, f"alias: continuing with {name} from {self.zone}")
 
     def _finish_negative(
         self, kind: type[NXDomain] | type[NoAnswer], name: str, parsed: _Parsed, server: ServerAddr | None
-    ) -> str:
+    ) -> StepOutcome:
         soa = self._soa(parsed, name)
         ttl = soa.negative_ttl if soa is not None else 0
         self._done = Done(error=kind(
@@ -678,7 +751,7 @@ class Resolution:
         ))
         label = "NXDOMAIN" if kind is NXDomain else "NODATA"
         via = f" (for {name})" if name != self.qname else ""
-        return f"{label}{via}, negative TTL {ttl}"
+        return StepOutcome(Verdict.NEGATIVE, f"{label}{via}, negative TTL {ttl}")
 
     def _fail(self, error: ResolveError) -> Done:
         self._done = Done(error=error)
@@ -710,6 +783,14 @@ class Resolution:
     ) -> None:
         if self.tracer is not None:
             self.tracer(TraceStep(self.depth, zone or self.zone, server, qname, qtype, outcome, elapsed))
+
+    def _trace_outcome(
+        self, server: ServerAddr, step: SendQuery, outcome: StepOutcome, elapsed: float | None
+    ) -> None:
+        if self.tracer is not None:
+            self.tracer(TraceStep(
+                self.depth, step.zone, server, step.qname, step.qtype, outcome.text, elapsed, outcome.verdict,
+            ))
 
 
 _MAX_RRSETS = 256

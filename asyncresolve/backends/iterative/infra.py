@@ -109,9 +109,9 @@ class Infrastructure:
         if parent_side and candidate != ".":
             candidate = _parent(candidate)
         while candidate != ".":
-            deleg = get(("iterative", "zone-ns", candidate))
+            deleg: Delegation | None = get(("iterative", "zone-ns", candidate))  # only Delegations there
             if deleg is not None:
-                return deleg  # type: ignore[no-any-return]
+                return deleg
             candidate = _parent(candidate)
         return self.root
 
@@ -119,12 +119,14 @@ class Infrastructure:
         self.cache.put(("iterative", "zone-ns", delegation.zone), delegation, ttl)
 
     def cached_delegation(self, zone: str) -> Delegation | None:
-        return self.cache.get(("iterative", "zone-ns", zone))  # type: ignore[no-any-return]
+        delegation: Delegation | None = self.cache.get(("iterative", "zone-ns", zone))
+        return delegation
 
     # -- name-server addresses --------------------------------------------------------
     def addresses(self, name: str, rdtype: str) -> tuple[str, ...] | None:
         """Cached addresses of a name server (None: unknown; empty: known to have none)."""
-        return self.cache.get(("iterative", "addr", name, rdtype))  # type: ignore[no-any-return]
+        addresses: tuple[str, ...] | None = self.cache.get(("iterative", "addr", name, rdtype))
+        return addresses
 
     def store_addresses(self, name: str, rdtype: str, addresses: tuple[str, ...], ttl: float) -> None:
         self.cache.put(("iterative", "addr", name, rdtype), addresses, ttl)

@@ -28,6 +28,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -133,6 +134,7 @@ class _WireName(dns.name.Name):
         object.__setattr__(self, "_wire", wire.randomise_case(name_wire, _random) if use_0x20 else name_wire)
         object.__setattr__(self, "_labels", None)
 
+    # the ignore below: a property over dns.name.Name's attribute, read-only like it
     @property
     def labels(self) -> tuple[bytes, ...]:  # type: ignore[override]
         labels = self._labels
@@ -148,7 +150,7 @@ class _WireName(dns.name.Name):
             object.__setattr__(self, "_labels", labels)
         return labels
 
-    def to_wire(self, file: Any = None, compress: Any = None, origin: Any = None,  # type: ignore[override]
+    def to_wire(self, file: Any = None, compress: Any = None, origin: Any = None,
                 canonicalize: bool = False) -> bytes | None:
         if file is None and compress is None and not canonicalize:
             return self._wire
@@ -169,7 +171,7 @@ class Transport:
         *,
         edns_payload: int = 1232,
         use_0x20: bool = False,
-        allowed: object = None,
+        allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.edns_payload = edns_payload
         self.use_0x20 = use_0x20
@@ -199,7 +201,7 @@ class Transport:
         wire_name = randomise_case(qname) if self.use_0x20 else qname
         kwargs = {"use_edns": 0, "payload": self.edns_payload} if self.edns_payload else {"use_edns": False}
         return dns.message.make_query(
-            wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs  # type: ignore[arg-type]
+            wire_name, qtype, id=secrets.randbits(16), flags=0, **kwargs
         )
 
     def close(self) -> None:
@@ -222,8 +224,8 @@ class Transport:
         if got.rdtype != rdtype or got.rdclass != _IN:
             return False
         if self.use_0x20:
-            return got.name.labels == name.labels  # type: ignore[no-any-return]
-        return got.name == name  # type: ignore[no-any-return]
+            return got.name.labels == name.labels
+        return got.name == name  # type: ignore[no-any-return]  # dnspython's Name.__eq__ is unannotated
 
     def _fast_answers(self, response: wire.WireResponse, question: _Question) -> bool:
         """``_answers`` for a fast-parsed response: the question compared on the wire (0x20: exactly)."""
@@ -278,7 +280,7 @@ class Transport:
             self.stats.fast_parsed += 1
             if not self._fast_answers(fast, question):
                 return None
-            return wire.MessageView(fast)  # type: ignore[return-value]
+            return wire.MessageView(fast)  # type: ignore[return-value]  # MessageView reads like a dns.message.Message
         if ((data[2] & _TC_BYTE) == 0 and (data[3] & 0x0F) == 0 and data[2] & _AA_BYTE
                 and data[6:8] != b"\0\0" and sections_hold_together(data)):
             head = dns.message.from_wire(data[:8] + b"\0\0\0\0" + data[12:], ignore_trailing=True)
@@ -304,7 +306,7 @@ class Transport:
         """
         ip = server[0]
         check = self._allowed
-        if check is not None and not check(ip):  # type: ignore[operator]
+        if check is not None and not check(ip):
             raise TransportUnreachable(f"refusing to send to {ip}: not a loopback address")
         question = self._question(qname, qtype, edns)
         started = time.monotonic()
@@ -373,7 +375,7 @@ class Transport:
             finally:
                 if fd >= 0:
                     if _HAVE_EPOLL and self.use_poller and selector_loop:
-                        self._poller.unwatch(fd)  # type: ignore[union-attr]
+                        self._poller.unwatch(fd)  # type: ignore[union-attr]  # a watched fd means the poller exists
                     else:
                         loop.remove_reader(fd)
         finally:
