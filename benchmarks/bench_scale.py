@@ -80,7 +80,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     raw: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         names_file = os.path.join(tmp, "names.txt")
-        Path(names_file).write_text("\n".join(names) + "\n")
+        await asyncio.to_thread(Path(names_file).write_text, "\n".join(names) + "\n")
         out = os.path.join(tmp, "out.jsonl")
         async with NSD({ORIGIN: zone_text(args.names)}, address=host, port=port) as nsd:
             server = f"{nsd.address}:{nsd.port}"

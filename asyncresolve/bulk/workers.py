@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import math
 import os
@@ -97,7 +98,7 @@ async def run_worker(args: argparse.Namespace, types: list[str], servers: list[s
 
     loop = asyncio.get_running_loop()
     pool, run = build_run(args, servers, _stdin_pairs(), types)
-    formatter = WRITERS[args.format](open(os.devnull, "w"), fresh=False)  # noqa: SIM115
+    formatter = WRITERS[args.format](io.StringIO(), fresh=False)  # formats only: the parent writes
     out = sys.stdout
     pool.on_disable = lambda upstream, reason: print(
         f"asyncresolve bulk: warning: no longer sending to {upstream.address}: {reason}", file=sys.stderr, flush=True)
@@ -184,7 +185,7 @@ class _Worker:
 
 
 async def run_parent(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
-    from .cli import UsageError
+    from .cli import UsageError, _open_output
     from .progress import Progress
 
     loop = asyncio.get_running_loop()
@@ -197,8 +198,7 @@ async def run_parent(args: argparse.Namespace, types: list[str], servers: list[s
             raise UsageError(f"cannot --resume: {exc} (check --format)") from None
     out: IO[str]
     if args.output:
-        fresh = not (args.resume and os.path.exists(args.output) and os.path.getsize(args.output) > 0)
-        out = open(args.output, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
+        fresh, out = await asyncio.to_thread(_open_output, args.output, args.resume)
     else:
         fresh, out = True, sys.stdout
     writer = WRITERS[args.format](out, fresh=fresh)
