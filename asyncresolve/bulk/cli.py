@@ -22,7 +22,7 @@ from .result import DEFAULT_RETRY_ON
 from .resume import NotOurOutput, completed_pairs
 from .runner import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, BulkRun
 from .wildcards import WildcardDetector
-from .writers import WRITERS
+from .writers import WRITERS, Writer
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 FLUSH_INTERVAL = 1.0
@@ -203,6 +203,23 @@ def _open_output(path: str, resume: bool) -> tuple[bool, IO[str]]:
     return fresh, open(path, "a" if resume else "w", encoding="utf-8")  # closed by _bulk
 
 
+async def open_output(args: argparse.Namespace) -> tuple[set[tuple[str, str]] | None, IO[str], Writer]:
+    """What ``--resume`` skips (pairs already complete in OUT, or None), the output stream and
+    its writer: the same for a plain run and for the parent of ``--workers``."""
+    skip = None
+    if args.resume:
+        try:
+            skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
+        except NotOurOutput as exc:
+            raise UsageError(f"cannot --resume: {exc} (check --format)") from None
+    out: IO[str]
+    if args.output:
+        fresh, out = await asyncio.to_thread(_open_output, args.output, args.resume)
+    else:
+        fresh, out = True, sys.stdout
+    return skip, out, WRITERS[args.format](out, fresh=fresh)
+
+
 async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
     from .progress import Progress
 
@@ -216,18 +233,7 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
         from .workers import run_worker
 
         return await run_worker(args, types, servers)
-    skip = None
-    if args.resume:
-        try:
-            skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
-        except NotOurOutput as exc:
-            raise UsageError(f"cannot --resume: {exc} (check --format)") from None
-    out: IO[str]
-    if args.output:
-        fresh, out = await asyncio.to_thread(_open_output, args.output, args.resume)
-    else:
-        fresh, out = True, sys.stdout
-    writer = WRITERS[args.format](out, fresh=fresh)
+    skip, out, writer = await open_output(args)
     names: Any = read_stream() if args.input == "-" else read_names(args.input)
     pool, run = build_run(args, servers, names, types, skip)
     resolver = run.resolver

@@ -28,12 +28,11 @@ import sys
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from ..errors import InvalidName, InvalidQuery
 from ..names import normalize_name
 from .inputs import count_names, read_names, read_stream
-from .resume import NotOurOutput, completed_pairs
 from .writers import WRITERS
 
 FLUSH_INTERVAL = 1.0
@@ -185,23 +184,13 @@ class _Worker:
 
 
 async def run_parent(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
-    from .cli import UsageError, _open_output
+    from .cli import open_output
     from .progress import Progress
 
     loop = asyncio.get_running_loop()
     show_bar = sys.stderr.isatty() if args.progress is None else args.progress
-    skip: set[tuple[str, str]] = set()
-    if args.resume:
-        try:
-            skip = await asyncio.to_thread(completed_pairs, args.output, args.format)
-        except NotOurOutput as exc:
-            raise UsageError(f"cannot --resume: {exc} (check --format)") from None
-    out: IO[str]
-    if args.output:
-        fresh, out = await asyncio.to_thread(_open_output, args.output, args.resume)
-    else:
-        fresh, out = True, sys.stdout
-    writer = WRITERS[args.format](out, fresh=fresh)
+    found, out, writer = await open_output(args)
+    skip: set[tuple[str, str]] = found or set()
     totals = Totals(args.wildcards or args.drop_wildcards)
     progress = Progress(cast(Any, totals), bar=show_bar, stream=sys.stderr, stats_file=args.stats_file,
                         stats_interval=args.stats_interval)
