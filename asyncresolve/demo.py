@@ -237,7 +237,7 @@ CRAWL_ZONES = {
         blog     300  IN A     127.0.0.1
         shop     300  IN CNAME www
         admin    300  IN A     127.0.0.53
-        metadata 300  IN A     169.254.169.254
+        intranet 300  IN A     127.0.0.54
     """,
 }
 
@@ -293,9 +293,10 @@ async def crawler_tour(pages: int = 60) -> None:
                       f"coalesced: the lab received {lab.query_count} queries, "
                       f"{stats.queries - lab.query_count} lookups saved")
                 _heading("the SSRF guard: names and numeric hosts that lead into the crawler's own network")
-                for url in (f"http://admin.crawl.test:{port}/", f"http://metadata.crawl.test:{port}/latest/",
-                            f"http://0x7f.0.0.53:{port}/", f"http://[::ffff:169.254.169.254]:{port}/",
-                            f"http://10.0.0.1:{port}/"):
+                # every refused address here is on loopback, so even a failing guard sends nothing off the host
+                for url in (f"http://admin.crawl.test:{port}/", f"http://intranet.crawl.test:{port}/latest/",
+                            f"http://0x7f.0.0.53:{port}/", f"http://[::ffff:127.0.0.53]:{port}/",
+                            f"http://2130706485:{port}/"):
                     try:
                         async with session.get(url) as response:
                             print(f"   GET {url} -> {response.status} (not refused!)")
