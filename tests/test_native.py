@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import dns.message
@@ -224,7 +225,7 @@ def test_survives_a_new_event_loop():
 
 
 def test_uvloop():
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop  # a dev dependency: missing, it fails the test
     with DNSLab(LAB_ZONES) as lab:
         async def run() -> tuple[list[str], int]:
             backend = NativeBackend(stub(lab))
@@ -370,6 +371,8 @@ async def test_ipv6_nameserver():
     try:
         transport, server = await loop.create_datagram_endpoint(lambda: EchoServer(), local_addr=("::1", 0))
     except OSError:
+        if os.environ.get("CI"):
+            raise  # CI machines have ::1: its absence is a failure there, not a skip
         pytest.skip("no IPv6 loopback here")
     port = transport.get_extra_info("sockname")[1]
     try:

@@ -295,15 +295,19 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
         return 128 + signal.SIGPIPE
     print(progress.summary(args.output), file=sys.stderr, flush=True)
     if stopped_by:
-        name = signal.Signals(stopped_by).name
-        if args.output:
-            hint = (f"run the same command with --resume to finish: the {writer.written} results written are kept "
-                    "and the rest is resolved")
-        else:
-            hint = "write to a file with -o OUT to be able to --resume an interrupted run"
-        print(f"asyncresolve bulk: stopped by {name}; {hint}", file=sys.stderr, flush=True)
-        return 128 + stopped_by
+        return report_stop(stopped_by, args, writer)
     return EXIT_OK
+
+
+def report_stop(signum: int, args: argparse.Namespace, writer: Writer) -> int:
+    """Say which signal stopped the run and how to finish it; the exit status (128 + signal)."""
+    if args.output:
+        hint = (f"run the same command with --resume to finish: the {writer.written} results written are kept "
+                "and the rest is resolved")
+    else:
+        hint = "write to a file with -o OUT to be able to --resume an interrupted run"
+    print(f"asyncresolve bulk: stopped by {signal.Signals(signum).name}; {hint}", file=sys.stderr, flush=True)
+    return 128 + signum
 
 
 async def _flush_every(writer: Any, interval: float) -> None:

@@ -184,7 +184,7 @@ class _Worker:
 
 
 async def run_parent(args: argparse.Namespace, types: list[str], servers: list[str]) -> int:
-    from .cli import open_output
+    from .cli import open_output, report_stop
     from .progress import Progress
 
     loop = asyncio.get_running_loop()
@@ -333,12 +333,5 @@ async def run_parent(args: argparse.Namespace, types: list[str], servers: list[s
               + ("; run the same command with --resume to redo them" if args.output else ""),
               file=sys.stderr, flush=True)
     if stopped_by:
-        name = signal.Signals(stopped_by).name
-        if args.output:
-            hint = (f"run the same command with --resume to finish: the {writer.written} results written are kept "
-                    "and the rest is resolved")
-        else:
-            hint = "write to a file with -o OUT to be able to --resume an interrupted run"
-        print(f"asyncresolve bulk: stopped by {name}; {hint}", file=sys.stderr, flush=True)
-        return 128 + stopped_by
+        return report_stop(stopped_by, args, writer)
     return 1 if crashed else 0
