@@ -238,6 +238,8 @@ CRAWL_ZONES = {
         shop     300  IN CNAME www
         admin    300  IN A     127.0.0.53
         intranet 300  IN A     127.0.0.54
+        metadata 300  IN A     169.254.169.254
+        db       300  IN A     10.0.0.1
     """,
 }
 
@@ -302,5 +304,12 @@ async def crawler_tour(pages: int = 60) -> None:
                             print(f"   GET {url} -> {response.status} (not refused!)")
                     except aiohttp.ClientConnectorError as error:
                         print(f"   GET {url} -> refused: {error.os_error.__cause__}")
+                # names into other internal ranges: only looked up through the adapter, never connected to
+                for name in ("metadata.crawl.test", "db.crawl.test"):
+                    try:
+                        await adapter.resolve(name, port)
+                        print(f"   resolve {name} -> (not refused!)")
+                    except OSError as error:
+                        print(f"   resolve {name} -> refused: {error.__cause__}")
     finally:
         await runner.cleanup()

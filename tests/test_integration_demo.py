@@ -16,9 +16,11 @@ async def test_crawler_tour_fetches_pages_saves_lookups_and_refuses_internal_nam
     assert asked == 60
     assert received == 6
     assert saved_count == 54
-    assert "admin.crawl.test refused by policy: loopback" in out
-    assert "metadata.crawl.test refused by policy: link-local" in out
+    assert "address 127.0.0.53 of admin.crawl.test refused by policy: loopback" in out
+    assert "address 127.0.0.54 of intranet.crawl.test refused by policy: loopback" in out
     assert "address 127.0.0.53 of 0x7f.0.0.53 refused by policy: loopback" in out
-    assert "link-local (169.254.169.254 embedded)" in out
-    assert "address 10.0.0.1 refused by policy: private" in out
+    assert "loopback (127.0.0.53 embedded)" in out
+    assert "address 127.0.0.53 of 2130706485 refused by policy: loopback" in out
+    assert "address 169.254.169.254 of metadata.crawl.test refused by policy: link-local" in out
+    assert "address 10.0.0.1 of db.crawl.test refused by policy: private" in out
     assert "not refused" not in out
