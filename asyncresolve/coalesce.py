@@ -1,13 +1,15 @@
 """Request coalescing: concurrent identical queries share one upstream lookup.
 
-The first caller starts the lookup as a task with its deadline; later callers for the same
-key join it. Every caller, the first included, waits on a plain future of its own, and the
-lookup task settles all of them as its last step: a caller that is cancelled cancels only
-its own future and leaves the lookup running for the others (the thundering-herd and
-cancellation races aiohttp's resolver had). This costs one future per caller and nothing
-per lookup beyond its task, where ``asyncio.shield`` per caller cost an extra future, two
-callbacks and one more loop hop each, and a done-callback would cost one more loop hop per
-lookup (measured in ``benchmarks``, scenario 3).
+The first caller (the owner) runs the lookup in its own task: no task, no future and no loop
+hop of its own on the miss path. Later callers for the same key join it: each waits on a
+plain future of its own, which the owner settles as its last step. A joined caller that is
+cancelled cancels only its own future.
+
+When the owner itself is cancelled (or its task is), its lookup stops with it; if others
+have joined, the lookup is started again for them at once in a task of the coalescer's, with
+the same deadline (one more upstream query, only in that case), so one caller's cancellation
+never costs another its answer. A lookup that nobody waits for any more stops: it does not
+go on to fill the cache.
 
 Each waiter keeps its own deadline:
 
@@ -18,13 +20,14 @@ Each waiter keeps its own deadline:
   time it has left, so a caller with ``timeout=5`` is never cut short by one that joined
   with ``timeout=0.1``.
 
-The first caller needs no timer at all (the lookup enforces its deadline; the chain
-does), which keeps the miss path at one task, one future and no extra timer. The in-flight
-entry is removed by the lookup task itself whatever the outcome, and by ``aclose`` for a task
-cancelled before it ever ran, so it cannot leak.
+The owner needs no timer at all (the lookup enforces its deadline; the chain does). The
+in-flight entry is removed by whoever runs the lookup, whatever the outcome, and by
+``aclose`` for a task cancelled before it ever ran, so it cannot leak.
 
-Closing: ``aclose`` cancels the lookups in flight; their waiters get ``ResolverClosed``,
-not ``CancelledError``. Only a waiter that is itself cancelled sees ``CancelledError``.
+Closing: ``aclose`` stops the lookups in flight (it cancels the coalescer's tasks, and the
+owners' tasks with a mark that turns the cancellation into ``ResolverClosed`` for them);
+every waiter gets ``ResolverClosed``, not ``CancelledError``. Only a caller that is itself
+cancelled sees ``CancelledError``.
 """
 
 from __future__ import annotations
@@ -46,16 +49,60 @@ _get_running_loop = asyncio.get_running_loop
 
 
 class _Lookup:
-    """One lookup in flight: its task, its deadline and the futures of its waiters."""
+    """One lookup in flight: who runs it (an owner's task or one of ours), its deadline and
+    the futures of its joined waiters."""
 
-    __slots__ = ("coalescer", "deadline", "key", "task", "waiters")
+    __slots__ = ("closed", "coalescer", "deadline", "key", "owner", "task", "waiters")
 
     def __init__(self, coalescer: Coalescer, key: Hashable, deadline: float) -> None:
         self.coalescer = coalescer
         self.key = key
         self.deadline = deadline
         self.waiters: list[asyncio.Future[Any]] = []
+        #: the caller's task running the lookup in place, until it ends or hands it to ``task``
+        self.owner: asyncio.Task[Any] | None = None
         self.task: asyncio.Task[Any] | None = None
+        #: set by ``aclose`` when it cancels the owner; settled when the owner has left
+        self.closed: asyncio.Future[None] | None = None
+
+    async def own(self, fetch: Fetch) -> Any:
+        """The owner's side: run ``fetch`` in the caller's task, settle the joined waiters."""
+        try:
+            result = await fetch(self.key, self.deadline)
+        except asyncio.CancelledError:
+            if self.closed is not None:  # aclose cancelled us: ResolverClosed, unless our task was cancelled too
+                self.cancelled()
+                owner = self.owner
+                if owner is not None and owner.uncancel() == 0:
+                    raise _closed(self.key) from None
+            elif not self.coalescer._closed and any(not fut.done() for fut in self.waiters):
+                self.hand_off(fetch)
+            else:
+                self.cancelled()
+            raise
+        except BaseException as error:
+            for fut in self.forget():
+                if not fut.done():
+                    fut.set_exception(error)
+            raise
+        else:
+            for fut in self.forget():
+                if not fut.done():
+                    fut.set_result(result)
+            return result
+        finally:
+            closing = self.closed
+            if closing is not None and not closing.done():
+                closing.set_result(None)
+
+    def hand_off(self, fetch: Fetch) -> None:
+        """The owner was cancelled while others wait: run the lookup again for them in a task."""
+        self.owner = None
+        try:
+            self.task = _get_running_loop().create_task(self.drive(fetch))
+        except BaseException:
+            self.cancelled()
+            raise
 
     async def drive(self, fetch: Fetch) -> None:
         """The lookup task: run ``fetch``, then forget the entry and settle every waiter.
@@ -86,8 +133,8 @@ class _Lookup:
         return waiters
 
     def cancelled(self) -> None:
-        """The lookup was cancelled: ``ResolverClosed`` for its waiters when the coalescer
-        is closing, otherwise they are cancelled too."""
+        """The lookup was cancelled with nobody to hand it to: ``ResolverClosed`` for its
+        waiters when the coalescer is closing, otherwise they are cancelled too."""
         closed = self.coalescer._closed
         for fut in self.forget():
             if closed:
@@ -113,9 +160,7 @@ class Coalescer:
         deadline = loop.time() + timeout
         lookup = self._inflight.get(key)
         if lookup is None:
-            fut = loop.create_future()
-            self._start(key, fetch, deadline, loop, fut)
-            return await fut
+            return await self._own(key, fetch, deadline)
         self._stats.coalesced += 1
         while True:
             fut = loop.create_future()
@@ -135,35 +180,33 @@ class Coalescer:
             # The shared lookup ran out of its (shorter) deadline: go on within ours.
             current = self._inflight.get(key)
             if current is None or current is lookup:
-                fut = loop.create_future()
-                self._start(key, fetch, deadline, loop, fut)
-                return await fut  # our own lookup now: its deadline is ours
+                return await self._own(key, fetch, deadline)  # our own lookup now: its deadline is ours
             lookup = current
 
-    def _start(self, key: Hashable, fetch: Fetch, deadline: float, loop: asyncio.AbstractEventLoop,
-               first: asyncio.Future[Any]) -> None:
-        """Start the lookup of ``key``, ``first`` its first waiter. Entry and waiter exist
-        before the task does: a task factory that runs it eagerly finds them in place."""
+    def _own(self, key: Hashable, fetch: Fetch, deadline: float) -> Coroutine[Any, Any, Any]:
+        """Make the caller the owner of a new lookup of ``key``: the entry exists before the
+        lookup's first step, so callers arriving meanwhile join it."""
         if self._closed:
             raise _closed(key)
         lookup = _Lookup(self, key, deadline)
-        lookup.waiters.append(first)
+        lookup.owner = asyncio.current_task()
         self._inflight[key] = lookup
-        try:
-            lookup.task = loop.create_task(lookup.drive(fetch))
-        except BaseException:
-            lookup.forget()  # no task (a closed loop, a failing task factory): no entry either
-            raise
+        return lookup.own(fetch)
 
     async def aclose(self) -> None:
         self._closed = True
         lookups = list(self._inflight.values())
+        pending: list[asyncio.Future[Any]] = []
         for lookup in lookups:
             if lookup.task is not None:
                 lookup.task.cancel()
-        if lookups:
-            await asyncio.gather(*(lookup.task for lookup in lookups if lookup.task is not None),
-                                 return_exceptions=True)
+                pending.append(lookup.task)
+            elif lookup.owner is not None and lookup.closed is None:
+                lookup.closed = _get_running_loop().create_future()
+                lookup.owner.cancel()
+                pending.append(lookup.closed)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         for lookup in lookups:
             lookup.cancelled()  # a task cancelled before its first step never ran ``drive``
 

@@ -25,33 +25,70 @@ async def test_coalescing_without_a_cache_still_shares_the_lookup(scripted):
         assert len(backend.calls) == 2  # no cache: the next query goes upstream again
 
 
-async def test_cancelled_waiter_does_not_cancel_the_others(scripted, eventually):
+async def test_cancelled_owner_does_not_cost_the_others_their_answer(scripted, eventually):
+    """The first caller runs the lookup in its own task; cancelled, it hands the lookup to a
+    task of the coalescer's for the callers that joined it (one more upstream query)."""
     backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.1)
     async with Resolver([backend]) as r:
         first = asyncio.ensure_future(r.resolve("slow.test"))
         others = [asyncio.ensure_future(r.resolve("slow.test")) for _ in range(10)]
         await eventually(lambda: backend.calls and r.stats.coalesced == 10)
         first.cancel()
-        results = await asyncio.gather(*others)
+        results = await asyncio.wait_for(asyncio.gather(*others), 1)
         assert first.cancelled()
         assert all(a.records[0].address == "192.0.2.7" for a in results)
-        assert len(backend.calls) == 1
+        assert len(backend.calls) == 2  # the owner's lookup stopped with it, then one restart for all ten
         assert len(r._coalescer) == 0
+        assert (await r.resolve("slow.test")).from_cache
 
 
-async def test_all_waiters_cancelled_lookup_still_fills_cache(scripted, eventually):
+async def test_cancelled_joined_waiter_leaves_the_lookup_alone(scripted, eventually):
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.1)
+    async with Resolver([backend]) as r:
+        first = asyncio.ensure_future(r.resolve("slow.test"))
+        others = [asyncio.ensure_future(r.resolve("slow.test")) for _ in range(10)]
+        await eventually(lambda: backend.calls and r.stats.coalesced == 10)
+        others[3].cancel()
+        answer = await first
+        results = await asyncio.gather(*others, return_exceptions=True)
+        assert answer.addresses == ["192.0.2.7"]
+        assert isinstance(results[3], asyncio.CancelledError)
+        assert all(a.addresses == ["192.0.2.7"] for i, a in enumerate(results) if i != 3)
+        assert len(backend.calls) == 1
+
+
+async def test_cancelled_owner_alone_stops_its_lookup(scripted, eventually):
+    """A lookup nobody waits for any more stops with its owner: nothing left in flight, no
+    task running on, nothing cached; the next caller asks again."""
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.05)
+    async with Resolver([backend]) as r:
+        tasks_before = len(asyncio.all_tasks())
+        owner = asyncio.ensure_future(r.resolve("slow.test"))
+        await eventually(lambda: backend.calls)
+        owner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await owner
+        assert len(r._coalescer) == 0
+        assert len(asyncio.all_tasks()) == tasks_before
+        await asyncio.sleep(0.1)  # past the backend's delay: nothing filled the cache meanwhile
+        assert len(r.cache) == 0
+        answer = await r.resolve("slow.test")
+        assert not answer.from_cache
+        assert len(backend.calls) == 2
+
+
+async def test_all_joined_waiters_cancelled_with_the_owner_stops_the_lookup(scripted, eventually):
     backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=0.05)
     async with Resolver([backend]) as r:
         waiters = [asyncio.ensure_future(r.resolve("slow.test")) for _ in range(3)]
         await eventually(lambda: backend.calls and r.stats.coalesced == 2)
         for w in waiters:
             w.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
-        await eventually(lambda: len(r._coalescer) == 0)  # the lookup ran to its end
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(x, asyncio.CancelledError) for x in results)
+        await asyncio.sleep(0.1)
         assert len(r._coalescer) == 0
-        answer = await r.resolve("slow.test")
-        assert answer.from_cache
-        assert len(backend.calls) == 1
+        assert len(backend.calls) == 1  # the joined callers were gone before the owner: no restart
 
 
 async def test_waiter_timeout_leaves_lookup_for_patient_waiters(scripted, eventually):
@@ -177,22 +214,26 @@ async def test_closing_gives_waiters_resolver_closed_not_cancelled(scripted):
 
 
 
-async def test_closing_before_the_lookup_task_ever_ran_still_settles_its_waiters(scripted):
-    """The lookup task settles its waiters itself; one cancelled before its first step never
-    runs, so ``aclose`` must settle them (else they would wait forever)."""
+async def test_closing_before_a_handed_off_lookup_ever_ran_still_settles_its_waiters(scripted, eventually):
+    """A lookup handed to a task (its owner was cancelled) settles its waiters itself; a task
+    cancelled before its first step never runs, so ``aclose`` must settle them (else they
+    would wait forever)."""
     from asyncresolve import ResolverClosed
 
     backend = scripted(table={("early.test.", "A"): "192.0.2.8"}, delay=5)
     r = Resolver([backend])
+    owner = asyncio.ensure_future(r.resolve("early.test"))
     waiters = [asyncio.ensure_future(r.resolve("early.test")) for _ in range(3)]
-    # no event says "joined": one step at a time, so that aclose runs before the lookup task's first step
-    while len(r._coalescer) == 0:  # noqa: ASYNC110 - the callers have joined; the lookup task has not run yet
+    await eventually(lambda: backend.calls and r.stats.coalesced == 3)
+    owner.cancel()
+    # one step at a time, so that aclose runs right after the hand-off, before the new task's first step
+    while (lookup := r._coalescer._inflight.get(("early.test", "A", "IN"))) is None or lookup.task is None:  # noqa: ASYNC110
         await asyncio.sleep(0)
-    await r.aclose()  # in this task's step: the lookup task is cancelled before it starts
+    await r.aclose()  # in this task's step: the handed-off task is cancelled before it starts
     results = await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), 2)
     assert all(isinstance(x, ResolverClosed) for x in results), results
     assert len(r._coalescer) == 0
-    assert backend.calls == []
+    assert backend.calls == [("early.test.", "A")]  # the owner's call only: the hand-off never ran
 
 
 async def test_only_a_caller_that_is_cancelled_sees_cancelled_error(scripted):
@@ -209,6 +250,51 @@ async def test_only_a_caller_that_is_cancelled_sees_cancelled_error(scripted):
         await cancelled
     with pytest.raises(ResolverClosed):
         await other
+
+
+async def test_closing_while_the_owner_is_cancelled_too_gives_it_cancelled_error(scripted):
+    """aclose turns its own cancellation of an owner into ResolverClosed; a cancellation of
+    the owner's task by someone else stays a CancelledError."""
+    from asyncresolve import ResolverClosed
+
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=5)
+    r = Resolver([backend])
+    owner = asyncio.ensure_future(r.resolve("slow.test"))
+    joined = asyncio.ensure_future(r.resolve("slow.test"))
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(r.aclose())
+    await asyncio.sleep(0)  # aclose has cancelled the owner; now its caller's task is cancelled too
+    owner.cancel()
+    await asyncio.wait_for(closing, 1)
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+    with pytest.raises(ResolverClosed):
+        await joined
+    assert len(r._coalescer) == 0
+
+
+async def test_an_owner_closed_out_of_its_lookup_goes_on_normally_afterwards(scripted):
+    """The cancellation aclose uses on an owner is taken back: the caller's task is not left
+    with a pending cancellation that would hit its next await."""
+    from asyncresolve import ResolverClosed
+
+    backend = scripted(table={("slow.test.", "A"): "192.0.2.7"}, delay=5)
+    r = Resolver([backend])
+
+    async def caller() -> str:
+        try:
+            await r.resolve("slow.test")
+        except ResolverClosed:
+            pass
+        await asyncio.sleep(0.01)  # would raise CancelledError if the cancellation were left pending
+        task = asyncio.current_task()
+        assert task is not None
+        return f"went on, cancelling={task.cancelling()}"
+
+    task = asyncio.ensure_future(caller())
+    await asyncio.sleep(0.01)
+    await r.aclose()
+    assert await asyncio.wait_for(task, 1) == "went on, cancelling=0"
 
 
 async def test_closing_a_lab_resolver_mid_lookup_gives_resolver_closed():
