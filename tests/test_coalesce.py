@@ -282,10 +282,8 @@ async def test_an_owner_closed_out_of_its_lookup_goes_on_normally_afterwards(scr
     r = Resolver([backend])
 
     async def caller() -> str:
-        try:
+        with pytest.raises(ResolverClosed):
             await r.resolve("slow.test")
-        except ResolverClosed:
-            pass
         await asyncio.sleep(0.01)  # would raise CancelledError if the cancellation were left pending
         task = asyncio.current_task()
         assert task is not None
