@@ -20,6 +20,7 @@ import pycares
 
 from asyncresolve.backends.base import Query
 from asyncresolve.backends.cares import CaresBackend
+from asyncresolve.backends.native import NativeBackend
 from asyncresolve.backends.system import SystemBackend
 from asyncresolve.cache import TTLCache
 from asyncresolve.resolver import Resolver
@@ -154,6 +155,10 @@ def resolver_cares(server: Server) -> contextlib.AbstractAsyncContextManager[Loo
     return resolver_with([CaresBackend([f"{server[0]}:{server[1]}"])])
 
 
+def resolver_native(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
+    return resolver_with([NativeBackend([server])])
+
+
 def resolver_system(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
     return resolver_with([SystemBackend()])
 
@@ -165,6 +170,20 @@ def resolver_default(server: Server) -> contextlib.AbstractAsyncContextManager[L
 @contextlib.asynccontextmanager
 async def cares_backend_alone(server: Server) -> AsyncIterator[Lookup]:
     backend = CaresBackend([f"{server[0]}:{server[1]}"])
+    loop = asyncio.get_running_loop()
+    try:
+        async def lookup(name: str) -> str | None:
+            answer = await backend.resolve(Query(name, "A", loop.time() + TIMEOUT))
+            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+
+        yield lookup
+    finally:
+        await backend.aclose()
+
+
+@contextlib.asynccontextmanager
+async def native_backend_alone(server: Server) -> AsyncIterator[Lookup]:
+    backend = NativeBackend([server])
     loop = asyncio.get_running_loop()
     try:
         async def lookup(name: str) -> str | None:
@@ -240,6 +259,8 @@ COLD_CONTENDERS: tuple[Contender, ...] = (
     Contender("raw pycares", raw_pycares, note="pycares 5, sock_state_cb on the loop (aiodns's way)"),
     Contender("Resolver+cares", resolver_cares),
     Contender("CaresBackend alone", cares_backend_alone, note="no cache, no coalescer, no chain"),
+    Contender("Resolver+native", resolver_native, note="NativeBackend: pure-Python stub (wire codec, socket pool)"),
+    Contender("NativeBackend alone", native_backend_alone, note="no cache, no coalescer, no chain"),
     Contender("aiodns query_dns", aiodns_query_dns),
     Contender("dnspython async", dnspython_stub, note="dns.asyncresolver, cache off"),
     Contender("Resolver default chain", resolver_default, via_os=True, note="hosts, then getaddrinfo threads"),

@@ -33,6 +33,7 @@ class PassResult:
     errors: int = 0
     cut: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0  # this process's CPU time over the pass (time.process_time): servers not in it
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     first_error: str = ""
 
@@ -48,6 +49,11 @@ class PassResult:
     @property
     def success(self) -> float:
         return self.ok / self.done if self.done else 0.0
+
+    @property
+    def cpu_us_per_name(self) -> float:
+        """The client's CPU time per lookup done, in microseconds (the machine's load moves it less)."""
+        return self.cpu / self.done * 1e6 if self.done else 0.0
 
 
 async def run_pass(names: Sequence[str], expected: Callable[[str], str | None], concurrency: int,
@@ -84,6 +90,7 @@ async def run_pass(names: Sequence[str], expected: Callable[[str], str | None], 
 
     gc.collect()
     deadline = loop.time() + limit
+    cpu_started = time.process_time()
     started = time.perf_counter()
     try:
         async with asyncio.timeout(limit + HARD_MARGIN):
@@ -91,6 +98,7 @@ async def run_pass(names: Sequence[str], expected: Callable[[str], str | None], 
     except TimeoutError:
         result.first_error = result.first_error or f"pass cancelled {HARD_MARGIN:.0f} s past its limit"
     result.elapsed = time.perf_counter() - started
+    result.cpu = time.process_time() - cpu_started
     result.cut = len(names) - result.done
     return result
 
@@ -108,6 +116,7 @@ def merged_histogram(histograms: Sequence[LatencyHistogram]) -> LatencyHistogram
 def summarise(passes: Sequence[PassResult]) -> dict[str, Any]:
     """Median and spread of qps over rounds; success and latency over every lookup of every round."""
     rates = [p.qps for p in passes]
+    cpus = [p.cpu_us_per_name for p in passes]
     latency = merged_histogram([p.latency for p in passes])
     done = sum(p.done for p in passes)
     return {
@@ -116,6 +125,9 @@ def summarise(passes: Sequence[PassResult]) -> dict[str, Any]:
         "qps_min": min(rates, default=0.0),
         "qps_max": max(rates, default=0.0),
         "qps_rounds": rates,
+        "cpu_us_per_name_median": statistics.median(cpus) if cpus else 0.0,
+        "cpu_us_per_name_min": min(cpus, default=0.0),
+        "cpu_us_per_name_rounds": cpus,
         "lookups": done,
         "ok": sum(p.ok for p in passes),
         "wrong": sum(p.wrong for p in passes),

@@ -27,8 +27,8 @@ def paired_ratio(by_label: dict[str, Any], label: str, other: str, level: int) -
 def cold_table(result: dict[str, Any], level: int) -> str:
     """Markdown table of scenario (1) at one concurrency, for every loop that ran it."""
     rows = ["| loop | contender | qps (median) | spread (min-max) | x raw pycares (paired) | success | p50 ms "
-            "| p99 ms |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "| p99 ms | client CPU us/name |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for loop_name, scenarios in result["loops"].items():
         cold = scenarios.get("cold")
         if not cold or str(level) not in cold["contenders"][BASELINE]:
@@ -40,13 +40,19 @@ def cold_table(result: dict[str, Any], level: int) -> str:
             rows.append(f"| {loop_name} | {label} | {s['qps_median']:,.0f} | {s['qps_min']:,.0f}-{s['qps_max']:,.0f} "
                         f"| {paired_ratio(cold['contenders'], label, BASELINE, level):.2f} "
                         f"| {s['success']:.1%}{cut} | {s['p50_ms']:.2f} "
-                        f"| {s['p99_ms']:.2f} |")
+                        f"| {s['p99_ms']:.2f} | {_cpu(s)} |")
         perf = cold.get("dnsperf", {}).get(str(level))
         if perf:
             rows.append(f"| {loop_name} | dnsperf (C, the server's ceiling) | {perf['qps_median']:,.0f} "
                         f"| {perf['qps_min']:,.0f}-{perf['qps_max']:,.0f} | {perf['qps_median'] / base:.2f} "
-                        f"| {perf['success']:.1%} | | |")
+                        f"| {perf['success']:.1%} | | | |")
     return "\n".join(rows)
+
+
+def _cpu(summary: dict[str, Any]) -> str:
+    """The median client CPU per name (results of runs before it was measured have none)."""
+    cpu = summary.get("cpu_us_per_name_median")
+    return f"{cpu:.1f}" if cpu else ""
 
 
 def summary_lines(result: dict[str, Any], level: int) -> list[str]:
@@ -67,6 +73,13 @@ def summary_lines(result: dict[str, Any], level: int) -> list[str]:
                          f"(>= 5); / getaddrinfo threads = {ratio('getaddrinfo threads')} (>= 2); "
                          f"CaresBackend alone / raw = {ratio(BASELINE, mine='CaresBackend alone')} "
                          "(ratios: median of per-round pairs)")
+            if "Resolver+native" in contenders:
+                cpu = {label: _cpu(contenders[label][str(level)]) for label in
+                       ("Resolver+native", "NativeBackend alone", BASELINE) if label in contenders}
+                lines.append(f"[{loop_name}] c={level}: Resolver+native / raw pycares = "
+                             f"{ratio(BASELINE, mine='Resolver+native')} (target >= 1.5); NativeBackend alone / raw = "
+                             f"{ratio(BASELINE, mine='NativeBackend alone')}; client CPU us/name: "
+                             + ", ".join(f"{label} {value}" for label, value in cpu.items()))
         cache = scenarios.get("cache")
         if cache:
             hit = cache["contenders"]["Resolver cache hit"]

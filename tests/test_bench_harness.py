@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from benchmarks.harness import rotated, run_pass, summarise
 from benchmarks.servers import address_of, cold_names, expected_address, flat_zone
@@ -65,3 +66,33 @@ def test_names_and_zone_agree():
 def test_rotation_changes_who_goes_first():
     assert rotated([1, 2, 3], 0) == [1, 2, 3]
     assert rotated([1, 2, 3], 4) == [2, 3, 1]
+
+
+async def test_pass_measures_the_clients_cpu_per_name():
+    async def busy(name: str) -> str:
+        until = time.process_time() + 0.002  # 2 ms of this process's CPU per lookup
+        while time.process_time() < until:
+            pass
+        return expected_address(name)
+
+    async def idle(name: str) -> str:
+        await asyncio.sleep(0.002)
+        return expected_address(name)
+
+    burning = await run_pass(cold_names(20), expected_address, 1, busy, limit=30)
+    sleeping = await run_pass(cold_names(20), expected_address, 1, idle, limit=30)
+    assert burning.cpu_us_per_name >= 2000
+    assert sleeping.cpu_us_per_name < burning.cpu_us_per_name / 2
+    summary = summarise([burning])
+    assert summary["cpu_us_per_name_median"] == burning.cpu_us_per_name
+    assert summary["cpu_us_per_name_rounds"] == [burning.cpu_us_per_name]
+
+
+def test_shortcut_scripts_name_contenders_of_the_harness():
+    from benchmarks import bench_cares, bench_native
+    from benchmarks.contenders import BASELINE, by_label
+
+    for script in (bench_cares, bench_native):
+        labels = {c.label for c in by_label(script.CONTENDERS)}
+        assert labels == {*script.CONTENDERS, BASELINE}
+    assert {"Resolver+native", "NativeBackend alone"} <= set(bench_native.CONTENDERS)
