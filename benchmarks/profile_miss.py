@@ -1,9 +1,10 @@
-"""Where the miss path's time goes: the full ``Resolver`` + ``CaresBackend`` against the backend alone.
+"""Where the miss path's time goes: the full ``Resolver`` over a backend against the backend alone.
 
 Cold A lookups of distinct names against a flat NSD on loopback, under pyinstrument
-(statistical, ~1 ms interval), once through ``Resolver([CaresBackend])`` and once through
-``CaresBackend.resolve`` alone; prints both profiles and the throughput of each run.
-Run: ``python benchmarks/profile_miss.py [--names N] [--concurrency C] [--html DIR]``.
+(statistical, ~1 ms interval), once through ``Resolver([backend])`` and once through
+``backend.resolve`` alone (``--backend cares``, the default, or ``native``); prints both
+profiles and the throughput of each run.
+Run: ``python benchmarks/profile_miss.py [--backend native] [--names N] [--concurrency C] [--html DIR]``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.contenders import cares_backend_alone, resolver_cares
+from benchmarks.contenders import cares_backend_alone, native_backend_alone, resolver_cares, resolver_native
 from benchmarks.harness import run_pass
 from benchmarks.servers import ORIGIN, cold_names, expected_address, flat_zone
 
@@ -43,12 +44,17 @@ async def main(args: argparse.Namespace) -> None:
     names = cold_names(args.names)
     with NSD({ORIGIN: flat_zone(args.names)}, port=None) as nsd:
         server = (nsd.address, nsd.port)
-        await profile("resolver", resolver_cares, server, names, args.concurrency, args.html)
-        await profile("backend", cares_backend_alone, server, names, args.concurrency, args.html)
+        resolver, alone = OPENERS[args.backend]
+        await profile(f"resolver-{args.backend}", resolver, server, names, args.concurrency, args.html)
+        await profile(f"backend-{args.backend}", alone, server, names, args.concurrency, args.html)
+
+
+OPENERS = {"cares": (resolver_cares, cares_backend_alone), "native": (resolver_native, native_backend_alone)}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--backend", choices=sorted(OPENERS), default="cares")
     parser.add_argument("--names", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--html", type=Path)

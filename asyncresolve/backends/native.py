@@ -33,6 +33,7 @@ import heapq
 import ipaddress
 import itertools
 import os
+import re
 import socket
 import struct
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ from ..errors import (
     ResolveTimeout,
     ServFail,
 )
-from ..records import CNAMERecord, Record, SOARecord
+from ..records import AAAARecord, ARecord, CNAMERecord, Record, SOARecord
 from .base import Backend, NotMine, Query
 
 __all__ = ["NativeBackend", "NativeStats"]
@@ -67,6 +68,13 @@ _IN = 1
 _SWEEP_GRANULARITY = 0.005
 _TRUNCATED = object()
 _codes: dict[str, int] = {}
+_unpack_counts = struct.Struct("!HHH").unpack_from
+_unpack_rr = struct.Struct("!HHIH").unpack_from
+_inet_ntoa = socket.inet_ntoa
+_inet_ntop = socket.inet_ntop
+_AF_INET6 = socket.AF_INET6
+# names whose presentation text is their wire form's, lower-cased, label by label (no escapes)
+_plain_name = re.compile(r"(?:[a-z0-9_-]{1,63}\.)+\Z").match
 
 
 @dataclass(slots=True)
@@ -80,7 +88,8 @@ class NativeStats:
     truncated: int = 0
     ignored: int = 0  # datagrams from the wrong address, with the wrong ID or question, not a response
     malformed: int = 0
-    fast_parsed: int = 0
+    fast_parsed: int = 0  # replies read without dnspython (by the usual-reply shortcut or the fast parser)
+    usual: int = 0  # of those, replies the usual-reply shortcut turned into the Answer directly
     slow_parsed: int = 0
     sockets_opened: int = 0
     timeouts: int = 0
@@ -92,8 +101,8 @@ Server = tuple[str, int]
 class _Pending:
     """One query in flight."""
 
-    __slots__ = ("attempt", "first", "future", "qid", "qname_wire", "qtype", "query", "question", "server",
-                 "sock", "wire")
+    __slots__ = ("attempt", "first", "future", "plain", "qid", "qname_wire", "qtype", "query", "question",
+                 "server", "sock", "wire")
 
     def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any]) -> None:
         self.query = query
@@ -104,6 +113,8 @@ class _Pending:
         self.qid = 0
         self.qname_wire = b""
         self.question = b""
+        #: the usual-reply shortcut may answer (an A or AAAA query of a plain lower-case absolute name)
+        self.plain = (qtype == 1 or qtype == 28) and _plain_name(query.name) is not None
         self.wire = b""
         self.server: Server = ("", 0)
         self.sock: _Socket | None = None
@@ -149,6 +160,51 @@ def _code(rdtype: str) -> int:
     if code is None:
         code = _codes[rdtype] = int(dns.rdatatype.from_text(rdtype))
     return code
+
+
+def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) -> Answer | None:
+    """The ``Answer`` of the usual positive reply to an A or AAAA query, read straight from the bytes.
+
+    The usual reply is NOERROR with records only in the answer section, every one owned by a
+    pointer to the question name (offset 12), of the asked type and class IN, and at most an
+    OPT record (no options, no extended rcode bits) in the additional section. Anything else
+    gives None, and the reply goes to the fast parser and ``outcome`` (then dnspython). The
+    caller has checked the header (ID, QR, opcode QUERY, one question) and that the question
+    echoes the query's byte for byte up to ``start``, and ``name`` must be the question
+    name's lower-case presentation text (``_plain_name``). What it returns is what
+    ``outcome(parse(data), ...)`` returns, which ``tests/test_wire_differential.py`` checks.
+    """
+    if data[3] & 0x0F or len(data) < start:  # rcode
+        return None
+    ancount, nscount, arcount = _unpack_counts(data, 6)
+    if not ancount or nscount or arcount > 1:
+        return None
+    size = 4 if qtype == 1 else 16
+    n = len(data)
+    p = start
+    values: list[str] = []
+    ttl = 0x7FFFFFFF
+    for _ in range(ancount):
+        end = p + 12 + size
+        if end > n or data[p] != 0xC0 or data[p + 1] != 12:
+            return None
+        rtype, rclass, rttl, rdlen = _unpack_rr(data, p + 2)
+        if rtype != qtype or rclass != 1 or rdlen != size:
+            return None
+        value = _inet_ntoa(data[p + 12:end]) if size == 4 else _inet_ntop(_AF_INET6, data[p + 12:end])
+        if rttl > 0x7FFFFFFF:
+            rttl = 0
+        if rttl < ttl:
+            ttl = rttl
+        if value not in values:
+            values.append(value)
+        p = end
+    # the additional section: nothing, or an OPT record with a root owner, no options, no extended rcode bits
+    if arcount and (p + 11 > n or data[p] or data[p + 1] or data[p + 2] != 41 or data[p + 5] or data[p + 9]
+                    or data[p + 10]):
+        return None
+    build = ARecord if size == 4 else AAAARecord
+    return Answer(name, rdtype, [build(name, ttl, value) for value in values], SOURCE, ttl=ttl)
 
 
 def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> Answer | ResolveError:
@@ -548,6 +604,17 @@ class NativeBackend(Backend):
             self.stats.truncated += 1
             self._settle(pending, _TRUNCATED)
             return
+        if pending.plain:
+            query = pending.query
+            answer = usual_answer(data, 12 + len(pending.question), query.name, query.rdtype, pending.qtype)
+            if answer is not None:
+                stats = self.stats
+                stats.fast_parsed += 1
+                stats.usual += 1
+                future = pending.future
+                if not future.done():
+                    future.set_result(answer)
+                return
         response = self._parse(data)
         if response is None:
             # unusable bytes that match our query: try the next server at once

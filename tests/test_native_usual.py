@@ -1,0 +1,140 @@
+"""The native backend's usual-reply shortcut against the general path (fast parser or dnspython, then ``outcome``).
+
+``usual_answer`` reads the common positive reply to an A or AAAA query straight from the
+bytes. For every input that passes the backend's own checks (header, question echoed byte
+for byte), it must return None or exactly the ``Answer`` that the general path gives:
+generated replies (answer records owned by the question name or not, other types and
+classes, duplicate data, TTLs with the top bit set, authority records, OPT records with and
+without options or extended rcode bits, every rcode) and their mutations.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+
+import dns.message
+import dns.rrset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_wire_differential import mutate
+
+from asyncresolve import wire
+from asyncresolve.answer import Answer
+from asyncresolve.backends.native import outcome, usual_answer
+
+EXAMPLES = max(int(os.environ.get("ASYNCRESOLVE_WIRE_EXAMPLES", "1500")) // 3, 50)
+MUTATIONS = 32
+COUNTER = {"cases": 0, "usual": 0, "examples": 0}
+NAMES = ["www.example.test.", "h12345.bench.test.", "a.b-c.d_e.example.test.", "x.test."]
+
+
+def check(data: bytes, name: str, rdtype: str, sent: bytes | None = None) -> bool:
+    """The property; True when the shortcut answered. ``sent``: the query's name as sent (0x20 case)."""
+    COUNTER["cases"] += 1
+    qtype = 1 if rdtype == "A" else 28
+    question = wire.question(sent or wire.name_to_wire(name), qtype)
+    # the checks NativeBackend._on_readable and _receive make before the shortcut
+    if (len(data) < 12 or data[2] & 0xF8 != 0x80 or data[4:6] != b"\0\1"
+            or data[12:12 + len(question)] != question or data[2] & 0x02):
+        return False
+    got = usual_answer(data, 12 + len(question), name, rdtype, qtype)
+    if got is None:
+        return False
+    COUNTER["usual"] += 1
+    response = wire.parse(data)  # must not raise: the shortcut read it
+    want = outcome(response, name, rdtype, qtype)
+    assert isinstance(want, Answer), (data.hex(), want)
+    assert (got.name, got.rdtype, got.source, got.canonical_name, got.cname_chain, got.original_ttl,
+            got.records) == (want.name, want.rdtype, want.source, want.canonical_name, want.cname_chain,
+                             want.original_ttl, want.records), data.hex()
+    return True
+
+
+TTLS = st.sampled_from([0, 1, 300, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]) | st.integers(0, 2**32 - 1)
+ADDRESSES = {1: st.binary(min_size=4, max_size=4), 28: st.binary(min_size=16, max_size=16)}
+
+
+@st.composite
+def replies(draw):
+    """(wire, name, rdtype): a reply of the usual shape, or one thing off it."""
+    name = draw(st.sampled_from(NAMES))
+    rdtype = draw(st.sampled_from(["A", "AAAA"]))
+    qtype = 1 if rdtype == "A" else 28
+    qname = wire.name_to_wire(name)
+    body = bytearray()
+    ancount = 0
+    for _ in range(draw(st.integers(0, 5))):
+        kind = draw(st.sampled_from(["usual"] * 6 + ["other type", "other class", "other owner", "long rdata"]))
+        owner = b"\xc0\x0c" if kind != "other owner" else draw(st.sampled_from([b"\x01x\xc0\x0c", qname, b"\0"]))
+        rtype = qtype if kind != "other type" else draw(st.sampled_from([1, 28, 5, 2, 41]))
+        rclass = 1 if kind != "other class" else draw(st.sampled_from([3, 255, 254]))
+        data = draw(ADDRESSES[qtype]) if rtype == qtype or rtype in (1, 28) else draw(st.binary(max_size=8))
+        if rtype != qtype and rtype in (1, 28):
+            data = draw(ADDRESSES[rtype])
+        if kind == "long rdata":
+            data += b"\0"
+        if body and draw(st.integers(0, 3)) == 0:  # a duplicate of the previous record, maybe another TTL
+            data = bytes(body[-len(data):]) if len(body) >= len(data) else data
+        body += owner + struct.pack("!HHIH", rtype, rclass, draw(TTLS), len(data)) + data
+        ancount += 1
+    nscount = 0
+    if draw(st.integers(0, 5)) == 0:
+        body += b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 60, 4) + b"\0\0\0\0"
+        nscount = 1
+    arcount = 0
+    if draw(st.booleans()):
+        ttl = draw(st.sampled_from([0, 0, 0x8000, 0x00010000, 0x01000000]))
+        options = draw(st.sampled_from([b"", b"", b"\x00\x0a\x00\x08" + bytes(8)]))
+        body += b"\0" + struct.pack("!HHIH", 41, draw(st.sampled_from([512, 1232])), ttl, len(options)) + options
+        arcount = 1
+    flags = 0x8000 | 0x0100 | 0x0080 | draw(st.sampled_from([0, 0, 0, 0, 2, 3, 5]))
+    header = struct.pack("!HHHHHH", draw(st.integers(0, 65535)), flags, 1, ancount, nscount, arcount)
+    randomised = wire.randomise_case(qname, wire.RandomSource())  # the echoed question, 0x20 case
+    return header + randomised + struct.pack("!HH", qtype, 1) + bytes(body), name, rdtype, randomised
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(replies(), st.integers(0, 2**32))
+def test_usual_answer_is_the_general_paths_answer_or_none(reply, seed):
+    data, name, rdtype, randomised = reply
+    COUNTER["examples"] += 1
+    check(data, name, rdtype, randomised)
+    rng = random.Random(seed)
+    current = data
+    for _ in range(MUTATIONS):
+        current = mutate(current if rng.random() < 0.5 else data, rng)
+        check(current, name, rdtype, randomised)
+
+
+def test_the_shortcut_is_taken_on_ordinary_replies():
+    for rdtype, texts in (("A", ["192.0.2.1"]), ("AAAA", ["2001:db8::1", "::ffff:192.0.2.1"]),
+                          ("A", ["192.0.2.1", "192.0.2.2", "192.0.2.1"])):
+        for edns in (False, True):
+            query = dns.message.make_query("www.example.test.", rdtype, use_edns=0 if edns else None)
+            response = dns.message.make_response(query)
+            response.answer.append(dns.rrset.from_text("www.example.test.", 300, "IN", rdtype, *texts))
+            assert check(response.to_wire(), "www.example.test.", rdtype), (rdtype, texts, edns)
+
+
+def test_the_shortcut_declines_what_it_does_not_read():
+    query = dns.message.make_query("www.example.test.", "A")
+    cname = dns.message.make_response(query)
+    cname.answer.append(dns.rrset.from_text("www.example.test.", 300, "IN", "CNAME", "x.example.test."))
+    cname.answer.append(dns.rrset.from_text("x.example.test.", 300, "IN", "A", "192.0.2.1"))
+    nodata = dns.message.make_response(query)
+    nodata.authority.append(dns.rrset.from_text("example.test.", 300, "IN", "SOA", ". . 1 2 3 4 5"))
+    for response in (cname, nodata):
+        data = response.to_wire()
+        question = wire.question(wire.name_to_wire("www.example.test."), 1)
+        assert usual_answer(data, 12 + len(question), "www.example.test.", "A", 1) is None
+
+
+def test_enough_cases_and_the_shortcut_exercised():
+    if COUNTER["examples"] < EXAMPLES:
+        import pytest
+
+        pytest.skip("run with the property test of this module (not deselected)")
+    print(f"usual-reply shortcut: {COUNTER['cases']} messages checked, {COUNTER['usual']} answered by it")
+    assert COUNTER["usual"] > COUNTER["cases"] // 100, COUNTER  # most mutations leave the usual shape
