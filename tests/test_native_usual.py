@@ -30,6 +30,15 @@ COUNTER = {"cases": 0, "usual": 0, "examples": 0}
 NAMES = ["www.example.test.", "h12345.bench.test.", "a.b-c.d_e.example.test.", "x.test."]
 
 
+def _label_offsets(qname: bytes) -> list[int]:
+    """Offsets of the suffixes of a wire-form name (for pointers into it)."""
+    offsets, p = [], 0
+    while qname[p]:
+        offsets.append(p)
+        p += 1 + qname[p]
+    return offsets
+
+
 def check(data: bytes, name: str, rdtype: str, sent: bytes | None = None) -> bool:
     """The property; True when the shortcut answered. ``sent``: the query's name as sent (0x20 case)."""
     COUNTER["cases"] += 1
@@ -79,16 +88,40 @@ def replies(draw):
             data = bytes(body[-len(data):]) if len(body) >= len(data) else data
         body += owner + struct.pack("!HHIH", rtype, rclass, draw(TTLS), len(data)) + data
         ancount += 1
+    # authority and additional: an authoritative server's NS and glue (names compressed into
+    # the question and into each other), or something else
+    suffixes = [12 + i for i in _label_offsets(qname)]
+    header_size = 12 + len(qname) + 4
     nscount = 0
-    if draw(st.integers(0, 5)) == 0:
-        body += b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 60, 4) + b"\0\0\0\0"
-        nscount = 1
+    ns_names: list[int] = []
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["ns"] * 4 + ["soa", "ns trailing byte", "ns class"]))
+        owner = struct.pack("!H", 0xC000 | draw(st.sampled_from(suffixes)))
+        pointer = struct.pack("!H", 0xC000 | draw(st.sampled_from(suffixes)))
+        target = b"\x03ns" + draw(st.sampled_from([b"1", b"2"])) + pointer
+        if kind == "soa":
+            rtype, rdata = 6, target + target + bytes(20)
+        else:
+            rtype, rdata = 2, target + (b"\0" if kind == "ns trailing byte" else b"")
+        at = header_size + len(body) + len(owner) + 10
+        body += owner + struct.pack("!HHIH", rtype, 3 if kind == "ns class" else 1, draw(TTLS), len(rdata)) + rdata
+        ns_names.append(at)
+        nscount += 1
     arcount = 0
-    if draw(st.booleans()):
-        ttl = draw(st.sampled_from([0, 0, 0x8000, 0x00010000, 0x01000000]))
-        options = draw(st.sampled_from([b"", b"", b"\x00\x0a\x00\x08" + bytes(8)]))
-        body += b"\0" + struct.pack("!HHIH", 41, draw(st.sampled_from([512, 1232])), ttl, len(options)) + options
-        arcount = 1
+    extras = draw(st.lists(st.sampled_from(["A", "A", "AAAA", "TXT", "OPT", "OPT options", "OPT ercode", "OPT pointer",
+                                            "A class", "A short"]), max_size=3))
+    for kind in extras:
+        if kind.startswith("OPT"):
+            ttl = 0x01000000 if kind == "OPT ercode" else draw(st.sampled_from([0, 0x8000, 0x00010000]))
+            options = b"\x00\x0a\x00\x08" + bytes(8) if kind == "OPT options" else b""
+            owner = struct.pack("!H", 0xC000 | (len(body) + header_size - 1)) if kind == "OPT pointer" else b"\0"
+            body += owner + struct.pack("!HHIH", 41, draw(st.sampled_from([512, 1232])), ttl, len(options)) + options
+        else:
+            owner = struct.pack("!H", 0xC000 | draw(st.sampled_from(ns_names or suffixes)))
+            rtype = {"A": 1, "AAAA": 28, "TXT": 16}.get(kind, 1)
+            rdata = {"A": bytes(4), "AAAA": bytes(16), "TXT": b"\x01x", "A short": bytes(3)}.get(kind, bytes(4))
+            body += owner + struct.pack("!HHIH", rtype, 3 if kind == "A class" else 1, draw(TTLS), len(rdata)) + rdata
+        arcount += 1
     flags = 0x8000 | 0x0100 | 0x0080 | draw(st.sampled_from([0, 0, 0, 0, 2, 3, 5]))
     header = struct.pack("!HHHHHH", draw(st.integers(0, 65535)), flags, 1, ancount, nscount, arcount)
     randomised = wire.randomise_case(qname, wire.RandomSource())  # the echoed question, 0x20 case
@@ -115,6 +148,12 @@ def test_the_shortcut_is_taken_on_ordinary_replies():
             query = dns.message.make_query("www.example.test.", rdtype, use_edns=0 if edns else None)
             response = dns.message.make_response(query)
             response.answer.append(dns.rrset.from_text("www.example.test.", 300, "IN", rdtype, *texts))
+            assert check(response.to_wire(), "www.example.test.", rdtype), (rdtype, texts, edns)
+            # as an authoritative server (NSD) answers: its NS records and their glue too
+            response.authority.append(dns.rrset.from_text("example.test.", 3600, "IN", "NS", "ns1.example.test.",
+                                                          "ns2.example.test."))
+            response.additional.append(dns.rrset.from_text("ns1.example.test.", 300, "IN", "A", "127.0.0.1"))
+            response.additional.append(dns.rrset.from_text("ns2.example.test.", 300, "IN", "AAAA", "::1"))
             assert check(response.to_wire(), "www.example.test.", rdtype), (rdtype, texts, edns)
 
 

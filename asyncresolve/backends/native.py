@@ -165,19 +165,23 @@ def _code(rdtype: str) -> int:
 def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) -> Answer | None:
     """The ``Answer`` of the usual positive reply to an A or AAAA query, read straight from the bytes.
 
-    The usual reply is NOERROR with records only in the answer section, every one owned by a
-    pointer to the question name (offset 12), of the asked type and class IN, and at most an
-    OPT record (no options, no extended rcode bits) in the additional section. Anything else
-    gives None, and the reply goes to the fast parser and ``outcome`` (then dnspython). The
-    caller has checked the header (ID, QR, opcode QUERY, one question) and that the question
-    echoes the query's byte for byte up to ``start``, and ``name`` must be the question
-    name's lower-case presentation text (``_plain_name``). What it returns is what
-    ``outcome(parse(data), ...)`` returns, which ``tests/test_wire_differential.py`` checks.
+    The usual reply is NOERROR; its answer section holds only records owned by a pointer to
+    the question name (offset 12), of the asked type and class IN; its authority section
+    only NS records, its additional section only A and AAAA records (an authoritative
+    server's referral data, which the answer does not use) and at most one OPT record (root
+    owner, no options, no extended rcode bits). Every name there is checked by dnspython's
+    rules (``_skip_name``) and every record's length against its type, so that the message
+    is one dnspython reads. Anything else gives None, and the reply goes to the fast parser
+    and ``outcome`` (then dnspython). The caller has checked the header (ID, QR, opcode
+    QUERY, one question) and that the question echoes the query's byte for byte up to
+    ``start``, and ``name`` must be the question name's lower-case presentation text
+    (``_plain_name``). What it returns is what ``outcome(parse(data), ...)`` returns, which
+    ``tests/test_native_usual.py`` checks on generated and mutated replies.
     """
-    if data[3] & 0x0F or len(data) < start:  # rcode
+    if data[3] & 0x0F:  # rcode
         return None
     ancount, nscount, arcount = _unpack_counts(data, 6)
-    if not ancount or nscount or arcount > 1:
+    if not ancount:
         return None
     size = 4 if qtype == 1 else 16
     n = len(data)
@@ -199,12 +203,70 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
         if value not in values:
             values.append(value)
         p = end
-    # the additional section: nothing, or an OPT record with a root owner, no options, no extended rcode bits
-    if arcount and (p + 11 > n or data[p] or data[p + 1] or data[p + 2] != 41 or data[p + 5] or data[p + 9]
-                    or data[p + 10]):
-        return None
+    if nscount or arcount:
+        opt = False
+        for index in range(nscount + arcount):
+            q = _skip_name(data, p, n)
+            if q < 0 or q + 10 > n:
+                return None
+            rtype, rclass, _, rdlen = _unpack_rr(data, q)
+            end = q + 10 + rdlen
+            if end > n:
+                return None
+            if index < nscount:  # authority: NS records only
+                if rtype != 2 or rclass != 1 or _skip_name(data, q + 10, end) != end:
+                    return None
+            elif rtype == 41:  # one OPT: root owner, no options, no extended rcode bits
+                if opt or q != p + 1 or rdlen or data[q + 4]:
+                    return None
+                opt = True
+            elif rclass != 1 or rdlen != (4 if rtype == 1 else 16 if rtype == 28 else -1):
+                return None
+            p = end
     build = ARecord if size == 4 else AAAARecord
     return Answer(name, rdtype, [build(name, ttl, value) for value in values], SOURCE, ttl=ttl)
+
+
+def _skip_name(data: bytes, p: int, limit: int) -> int:
+    """The offset after the name at ``p`` (its first segment ending by ``limit``), or -1 where
+    dnspython would reject it: the rules of ``wire.parse`` (pointers strictly backwards from
+    the previous one, at most 16 hops, the labels pointed at ending before the segment that
+    pointed at them, no label types 0x40/0x80, at most 255 bytes), without the name's text."""
+    biggest = segment = p
+    hops = 0
+    total = 1
+    after = -1
+    while True:
+        if p >= limit:
+            return -1
+        c = data[p]
+        if c == 0:
+            p += 1
+            break
+        if c < 64:
+            p += 1 + c
+            if p > limit:
+                return -1
+            total += c + 1
+        elif c >= 192:
+            if p + 2 > limit:
+                return -1
+            target = ((c & 0x3F) << 8) | data[p + 1]
+            if after < 0:
+                after = p + 2
+            if target >= biggest:
+                return -1
+            hops += 1
+            if hops > 16:
+                return -1
+            biggest = target
+            limit = segment
+            p = segment = target
+        else:
+            return -1
+    if total > 255:
+        return -1
+    return after if after >= 0 else p
 
 
 def outcome(response: wire.WireResponse, name: str, rdtype: str, qtype: int) -> Answer | ResolveError:
