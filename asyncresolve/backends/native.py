@@ -533,25 +533,36 @@ class NativeBackend(Backend):
         attempt = pending.attempt
         server = servers[(pending.first + attempt) % len(servers)]
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        usock = self._socket_for(family)
+        pool = self._pools.get(family)
+        if pool is not None and len(pool) == self._pool_size:  # the usual case, inline
+            index = next(self._turn) % len(pool)
+            usock = pool[index]
+            if usock.used < self._max_uses:
+                usock.used += 1
+            else:
+                usock = self._socket_for(family)
+        else:
+            usock = self._socket_for(family)
         random = self._random
+        by_id = usock.pending
         qid = random.u16()
-        while qid in usock.pending:
+        while qid in by_id:
             qid = random.u16()
-        if not pending.qname_wire or self.use_0x20:
+        question = pending.question
+        if not question or self.use_0x20:
             try:
                 name_wire = wire.name_to_wire(pending.query.name)
             except ValueError as exc:
                 self._settle(pending, ResolveError(str(exc), name=pending.query.name, source=SOURCE))
                 return
-            pending.qname_wire = wire.randomise_case(name_wire, random) if self.use_0x20 else name_wire
-            pending.question = wire.question(pending.qname_wire, pending.qtype)
+            pending.qname_wire = qname = wire.randomise_case(name_wire, random) if self.use_0x20 else name_wire
+            pending.question = question = wire.question(qname, pending.qtype)
         pending.qid = qid
         pending.server = server
         pending.sock = usock
-        pending.wire = self._template.render(qid, pending.qname_wire, pending.qtype)
+        pending.wire = message = self._template.render_question(qid, question)
         try:
-            usock.sock.sendto(pending.wire, server)
+            usock.sock.sendto(message, server)
         except OSError as exc:
             self._settle(pending, NetworkError(f"{server[0]}#{server[1]}: {exc}", name=pending.query.name,
                                                rdtype=pending.query.rdtype, source=SOURCE))
@@ -657,6 +668,16 @@ class NativeBackend(Backend):
                 stats.ignored += 1
                 continue
             del pending_by_id[pending.qid]
+            if pending.plain and not data[2] & 0x02:  # the usual reply, inline (else _receive)
+                query = pending.query
+                answer = usual_answer(data, 12 + len(pending.question), query.name, query.rdtype, pending.qtype)
+                if answer is not None:
+                    stats.fast_parsed += 1
+                    stats.usual += 1
+                    future = pending.future
+                    if not future.done():
+                        future.set_result(answer)
+                    continue
             self._receive(pending, data)
         if usock.retired and not usock.pending:
             self._close_socket(usock)
@@ -666,17 +687,6 @@ class NativeBackend(Backend):
             self.stats.truncated += 1
             self._settle(pending, _TRUNCATED)
             return
-        if pending.plain:
-            query = pending.query
-            answer = usual_answer(data, 12 + len(pending.question), query.name, query.rdtype, pending.qtype)
-            if answer is not None:
-                stats = self.stats
-                stats.fast_parsed += 1
-                stats.usual += 1
-                future = pending.future
-                if not future.done():
-                    future.set_result(answer)
-                return
         response = self._parse(data)
         if response is None:
             # unusable bytes that match our query: try the next server at once

@@ -71,13 +71,21 @@ def name_to_wire(name: str) -> bytes:
     return wire
 
 
+_letters_memo: dict[bytes, tuple[int, int]] = {}
+
+
 def randomise_case(wire: bytes, random: RandomSource) -> bytes:
     """0x20: each letter of the wire-form name flipped to the other case with probability 1/2."""
     size = len(wire)
-    mask = int.from_bytes(wire.translate(_LETTERS), "big") & int.from_bytes(random.take(size), "big")
+    known = _letters_memo.get(wire)
+    if known is None:
+        if len(_letters_memo) >= _NAME_MEMO_LIMIT:
+            _letters_memo.clear()
+        known = _letters_memo[wire] = (int.from_bytes(wire.translate(_LETTERS), "big"), int.from_bytes(wire, "big"))
+    mask = known[0] & int.from_bytes(random.take(size), "big")
     if not mask:
         return wire
-    return (int.from_bytes(wire, "big") ^ mask).to_bytes(size, "big")
+    return (known[1] ^ mask).to_bytes(size, "big")
 
 
 class QueryTemplate:
@@ -99,7 +107,17 @@ class QueryTemplate:
         """The query bytes: ``question(qname_wire, qtype)`` after the header, then the OPT."""
         return b"".join((qid.to_bytes(2, "big"), self._header, qname_wire, _QTAIL.pack(qtype, qclass), self._opt))
 
+    def render_question(self, qid: int, question: bytes) -> bytes:
+        """The query bytes around a question section made by ``question``."""
+        return b"".join((qid.to_bytes(2, "big"), self._header, question, self._opt))
+
+
+_tails: dict[tuple[int, int], bytes] = {}
+
 
 def question(qname_wire: bytes, qtype: int, qclass: int = 1) -> bytes:
     """The question section as sent, which a reply must echo byte for byte."""
-    return qname_wire + _QTAIL.pack(qtype, qclass)
+    tail = _tails.get((qtype, qclass))
+    if tail is None:
+        tail = _tails[(qtype, qclass)] = _QTAIL.pack(qtype, qclass)
+    return qname_wire + tail
