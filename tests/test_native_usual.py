@@ -177,3 +177,19 @@ def test_enough_cases_and_the_shortcut_exercised():
         pytest.skip("run with the property test of this module (not deselected)")
     print(f"usual-reply shortcut: {COUNTER['cases']} messages checked, {COUNTER['usual']} answered by it")
     assert COUNTER["usual"] > COUNTER["cases"] // 100, COUNTER  # most mutations leave the usual shape
+
+
+def test_only_plain_names_of_a_and_aaaa_queries_take_the_shortcut():
+    from asyncresolve.backends.base import Query
+    from asyncresolve.backends.native import _Pending
+
+    def plain(name: str, rdtype: str = "A") -> bool:
+        qtype = {"A": 1, "AAAA": 28, "MX": 15}[rdtype]
+        return _Pending(Query(name, rdtype, 0.0), qtype, None).plain  # type: ignore[arg-type]
+
+    assert plain("www.example.test.")
+    assert plain("h-1_x.example.test.", "AAAA")
+    # the owner's text would not be the name as asked: the general path decides
+    for name in ("WWW.example.test.", "www.example.test", "a(b.example.test.", "a\\.b.example.test.", "é.test.", ""):
+        assert not plain(name), name
+    assert not plain("www.example.test.", "MX")

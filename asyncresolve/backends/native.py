@@ -33,7 +33,6 @@ import heapq
 import ipaddress
 import itertools
 import os
-import re
 import socket
 import struct
 from collections.abc import Sequence
@@ -73,8 +72,8 @@ _unpack_rr = struct.Struct("!HHIH").unpack_from
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
-# names whose presentation text is their wire form's, lower-cased, label by label (no escapes)
-_plain_name = re.compile(r"(?:[a-z0-9_-]{1,63}\.)+\Z").match
+# the characters of names whose presentation text is their wire form's (lower case, nothing escaped)
+_PLAIN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
 @dataclass(slots=True)
@@ -114,7 +113,9 @@ class _Pending:
         self.qname_wire = b""
         self.question = b""
         #: the usual-reply shortcut may answer (an A or AAAA query of a plain lower-case absolute name)
-        self.plain = (qtype == 1 or qtype == 28) and _plain_name(query.name) is not None
+        # (a name of these characters with an empty or too long label never gets a reply: name_to_wire refuses it)
+        name = query.name
+        self.plain = (qtype == 1 or qtype == 28) and name[-1:] == "." and not name.strip(_PLAIN_CHARS)
         self.wire = b""
         self.server: Server = ("", 0)
         self.sock: _Socket | None = None
@@ -175,7 +176,7 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
     and ``outcome`` (then dnspython). The caller has checked the header (ID, QR, opcode
     QUERY, one question) and that the question echoes the query's byte for byte up to
     ``start``, and ``name`` must be the question name's lower-case presentation text
-    (``_plain_name``). What it returns is what ``outcome(parse(data), ...)`` returns, which
+    (``_Pending.plain``). What it returns is what ``outcome(parse(data), ...)`` returns, which
     ``tests/test_native_usual.py`` checks on generated and mutated replies.
     """
     if data[3] & 0x0F:  # rcode
