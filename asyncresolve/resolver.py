@@ -36,6 +36,7 @@ _DEFAULT = object()
 #: (name, type) exactly as a caller passed them (``str`` only) -> the cache key. Keys of
 #: other classes never enter, so ``1`` or ``True`` cannot pass for ``"1"``.
 _query_keys: dict[tuple[object, object], tuple[str, str, str]] = {}
+_query_keys_get = _query_keys.get
 _plain_name = _PLAIN_NAME.fullmatch
 
 
@@ -119,8 +120,10 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = _query_keys[name, rdtype]
-        except (KeyError, TypeError):
+            key = _query_keys_get((name, rdtype))
+        except TypeError:  # an unhashable name or type: _query_key says what is wrong with it
+            key = None
+        if key is None:
             key = _query_key(name, rdtype)
         stats = self.stats
         stats.queries += 1
