@@ -36,6 +36,7 @@ _DEFAULT = object()
 #: (name, type) exactly as a caller passed them (``str`` only) -> the cache key. Keys of
 #: other classes never enter, so ``1`` or ``True`` cannot pass for ``"1"``.
 _query_keys: dict[tuple[object, object], tuple[str, str, str]] = {}
+_query_keys_get = _query_keys.get
 _plain_name = _PLAIN_NAME.fullmatch
 
 
@@ -91,7 +92,7 @@ class Resolver:
             backends = default_backends()
         if not backends:
             raise ValueError("a resolver needs at least one backend")
-        self.cache: TTLCache | None = TTLCache() if cache is _DEFAULT else cache
+        self.cache = TTLCache() if cache is _DEFAULT else cache
         self.timeout = timeout
         self.stats = ResolverStats(cache=self.cache)
         self.chain = Chain(backends, fallthrough, self.stats)
@@ -103,6 +104,21 @@ class Resolver:
         self._second_level: Any = getattr(self.cache, "second_level", None)
         self._refreshes: set[asyncio.Task[Any]] = set()
         self._closed = False
+
+    @property
+    def cache(self) -> Any:
+        """The answer cache (a ``TTLCache``, another cache, or None)."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: Any) -> None:
+        self._cache = cache
+        # The hit path's bindings, made once: a plain TTLCache's table lookup and clock.
+        if cache.__class__ is TTLCache:
+            self._cached_entry: Any = cache._entries.get
+            self._cache_clock: Any = cache.clock
+        else:
+            self._cached_entry = self._cache_clock = None
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -119,19 +135,21 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = _query_keys[name, rdtype]
-        except (KeyError, TypeError):
+            key = _query_keys_get((name, rdtype))
+        except TypeError:  # an unhashable name or type: _query_key says what is wrong with it
+            key = None
+        if key is None:
             key = _query_key(name, rdtype)
         stats = self.stats
         stats.queries += 1
-        cache = self.cache
-        if cache.__class__ is TTLCache:
+        cached_entry = self._cached_entry
+        if cached_entry is not None:
             # TTLCache.lookup inlined for its two common cases, a fresh entry and none at all;
             # an entry due for a refresh, and other cache classes, go through lookup itself.
-            entry = cache._entries.get(key)
+            entry = cached_entry(key)
             if entry is None:
                 stats.cache_misses += 1
-            elif cache.clock() < entry.fresh_until:
+            elif self._cache_clock() < entry.fresh_until:
                 entry.used = True
                 value = entry.value
                 stats.cache_hits += 1
@@ -141,12 +159,12 @@ class Resolver:
                     raise error
                 return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
             else:
-                value = cache.lookup(key, self._on_refresh, stats)
+                value = self._cache.lookup(key, self._on_refresh, stats)
                 if value is not None:
                     return self._cached(value)
                 stats.cache_misses += 1
-        elif cache is not None:
-            value = cache.lookup(key, self._on_refresh, stats)
+        elif self._cache is not None:
+            value = self._cache.lookup(key, self._on_refresh, stats)
             if value is not None:
                 return self._cached(value)
             stats.cache_misses += 1
