@@ -24,14 +24,16 @@ _LETTERS = bytes(0x20 if (65 <= c <= 90 or 97 <= c <= 122) else 0 for c in range
 
 
 class RandomSource:
-    """Unpredictable bits from ``os.urandom``, read ``block`` bytes at a time."""
+    """Unpredictable bits from ``os.urandom``, read ``block`` bytes at a time (and 16-bit
+    numbers, for IDs and ports, from a block of their own)."""
 
-    __slots__ = ("_block", "_buffer", "_pos")
+    __slots__ = ("_block", "_buffer", "_pos", "_u16s")
 
     def __init__(self, block: int = 8192) -> None:
         self._block = block
         self._buffer = b""
         self._pos = 0
+        self._u16s: list[int] = []
 
     def take(self, count: int) -> bytes:
         pos = self._pos
@@ -43,7 +45,11 @@ class RandomSource:
         return self._buffer[pos:end]
 
     def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
+        u16s = self._u16s
+        if not u16s:
+            count = max(1, self._block // 2)
+            u16s.extend(struct.unpack(f"!{count}H", os.urandom(2 * count)))
+        return u16s.pop()
 
 
 def name_to_wire(name: str) -> bytes:
