@@ -20,6 +20,7 @@ import socket
 import struct
 import time
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -32,7 +33,7 @@ from hypothesis import strategies as st
 from native_lab import LAB_QUESTIONS, LAB_ZONES
 
 from asyncresolve.testing import DNSLab
-from asyncresolve.wire import Decline, QueryTemplate, name_to_wire, parse_fast, parse_reference
+from asyncresolve.wire import Decline, QueryTemplate, name_to_wire, parse_fast, parse_reference, question
 
 EXAMPLES = int(os.environ.get("ASYNCRESOLVE_WIRE_EXAMPLES", "1500"))
 MUTATIONS = 64
@@ -327,6 +328,27 @@ def test_query_template_is_dnspython_rendering():
                     use_edns=0 if payload else False, payload=payload or 1232,
                 )
                 assert wire == expected.to_wire()
+
+
+PLAIN_LABELS = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*", min_size=1, max_size=70)
+
+
+@settings(max_examples=max(EXAMPLES // 3, 50), deadline=None)
+@given(st.lists(PLAIN_LABELS, min_size=1, max_size=6), st.booleans(), st.integers(0, 65535))
+def test_name_to_wire_is_dnspythons_or_refuses(labels, final_dot, qid):
+    """Query names (relative or absolute) in wire form exactly as dnspython writes them; a name
+    dnspython refuses (a label over 63 bytes, a name over 255) is refused with ValueError."""
+    name = ".".join(labels) + ("." if final_dot else "")
+    try:
+        expected = dns.name.from_text(name).to_wire()
+    except dns.exception.DNSException:
+        with pytest.raises(ValueError, match=r"label|too long"):
+            name_to_wire(name)
+        return
+    assert name_to_wire(name) == expected
+    template = QueryTemplate(recursion_desired=True)
+    assert template.render_question(qid, question(name_to_wire(name), 28)) == template.render(
+        qid, name_to_wire(name), 28)
 
 
 # -- every response the lab's server sends, with every fault ----------------------------------

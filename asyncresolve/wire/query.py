@@ -61,14 +61,15 @@ def name_to_wire(name: str) -> bytes:
         elif name == ".":
             wire = b"\0"
         else:
-            parts = []
-            for label in name.rstrip(".").split("."):
-                raw = label.encode("ascii")
-                if not 0 < len(raw) < 64:
+            out = bytearray()
+            for label in name.rstrip(".").encode("ascii").split(b"."):
+                size = len(label)
+                if not 0 < size < 64:
                     raise ValueError(f"bad label in {name!r}")
-                parts.append(bytes((len(raw),)) + raw)
-            parts.append(b"\0")
-            wire = b"".join(parts)
+                out.append(size)
+                out += label
+            out.append(0)
+            wire = bytes(out)
         if len(wire) > 255:
             raise ValueError(f"name too long: {name[:40]!r}...")
         if len(_name_memo) >= _NAME_MEMO_LIMIT:
