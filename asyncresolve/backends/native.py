@@ -225,7 +225,9 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
                 return None
             p = end
     build = ARecord if size == 4 else AAAARecord
-    return Answer(name, rdtype, [build(name, ttl, value) for value in values], SOURCE, ttl=ttl)
+    if len(values) == 1:
+        return Answer(name, rdtype, (build(name, ttl, values[0]),), SOURCE)
+    return Answer(name, rdtype, tuple([build(name, ttl, value) for value in values]), SOURCE, ttl=ttl)
 
 
 def _skip_name(data: bytes, p: int, limit: int) -> int:
