@@ -42,8 +42,9 @@ class _Rdata:
 class AddressRdata(_Rdata):
     __slots__ = ("address",)
 
-    def __init__(self, rdtype: int, address: str) -> None:
-        super().__init__(rdtype)
+    def __init__(self, rdtype: int, address: str) -> None:  # (the base's fields set here: one call less)
+        self.rdtype = rdtype
+        self.rdclass = 1
         self.address = address
 
     def to_text(self) -> str:
@@ -53,8 +54,9 @@ class AddressRdata(_Rdata):
 class TargetRdata(_Rdata):
     __slots__ = ("target",)
 
-    def __init__(self, rdtype: int, target: str) -> None:
-        super().__init__(rdtype)
+    def __init__(self, rdtype: int, target: str) -> None:  # (the base's fields set here: one call less)
+        self.rdtype = rdtype
+        self.rdclass = 1
         self.target = NameView(target)
 
     def to_text(self) -> str:
@@ -109,7 +111,7 @@ class TXTRdata(_Rdata):
 def _rdata(rdtype: int, value: Any) -> _Rdata:
     if rdtype in (A, AAAA):
         return AddressRdata(rdtype, value)
-    if rdtype in (CNAME, NS, PTR):
+    if rdtype in (NS, CNAME, PTR):
         return TargetRdata(rdtype, value)
     if rdtype == SOA:
         return SOARdata(value)
@@ -130,7 +132,12 @@ class RRsetView(list[Any]):
 
     def __init__(self, rrset: RRset) -> None:
         owner, rdtype, rdclass, ttl, items = rrset
-        super().__init__([_rdata(rdtype, item) for item in items])
+        if rdtype in (A, AAAA):  # the usual records (glue, answers): no dispatch per item
+            super().__init__([AddressRdata(rdtype, item) for item in items])
+        elif rdtype == NS:
+            super().__init__([TargetRdata(rdtype, item) for item in items])
+        else:
+            super().__init__([_rdata(rdtype, item) for item in items])
         self.name = NameView(owner)
         self.rdtype = rdtype
         self.rdclass = rdclass

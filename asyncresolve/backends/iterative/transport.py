@@ -250,7 +250,7 @@ class Transport:
         rdtype = _rdtypes.get(qtype)
         if rdtype is None:
             rdtype = _rdtypes[qtype] = int(dns.rdatatype.from_text(qtype))
-        qid = secrets.randbits(16)
+        qid = _random.u16()  # the OS's CSPRNG, read in blocks
         with_opt = edns and bool(self._opt)
         wire = b"".join((
             qid.to_bytes(2, "big"), self._header_rest if with_opt else self._header_plain,
