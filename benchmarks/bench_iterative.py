@@ -14,9 +14,11 @@ from 198.18.0.0/15 (RFC 2544's benchmarking range).
 * ``iterative``            - ``Resolver(backends=[IterativeBackend(root_hints=..., port=53)])``,
                              fresh each round (empty cache): the full path with the answer
                              cache and coalescing;
-* ``pycares->unbound``     - raw ``pycares.Channel.query`` (explicit loopback server) through
-                             an unbound restarted just before (cold) that iterates from the
-                             same NSD root: the baseline;
+* ``pycares->unbound``     - raw ``pycares.Channel.query`` (explicit loopback server, c-ares's
+                             sockets on the loop: the harness's "raw pycares", its faster loop
+                             integration; until 2026-11-26 this script used c-ares's event
+                             thread) through an unbound restarted just before (cold) that
+                             iterates from the same NSD root: the baseline;
 * ``dnspython->unbound``   - ``dns.asyncresolver.Resolver(configure=False)`` (a stub) through
                              an unbound restarted just before;
 * ``pycares->unbound warm`` - information only: the same names again, unbound's cache warm
@@ -49,7 +51,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import json
 import os
@@ -58,19 +59,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.asyncresolver
-import pycares
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the harness's package
 
 from asyncresolve.backends.base import Query
 from asyncresolve.backends.iterative import IterativeBackend
 from asyncresolve.backends.native import NativeBackend
 from asyncresolve.resolver import Resolver
 from asyncresolve.testing.peers import NSD, Unbound, port_is_free, random_loopback_block
+from benchmarks import harness
+from benchmarks.contenders import raw_pycares
 
 TARGET_VS_PYCARES = 0.3
 PER_NAME_TIMEOUT = 10.0
@@ -204,41 +207,12 @@ class PassResult:
 
 async def run_pass(label: str, names: list[str], expected: dict[str, str], concurrency: int,
                    one: Callable[[str], Awaitable[str | None]], limit: float) -> PassResult:
-    """Resolve every name with ``concurrency`` workers; every address is checked.
-
-    A pass that exceeds ``limit`` seconds is cut; the names not done count as errors.
-    """
-    queue = iter(names)
-    ok = errors = wrong = 0
-    first_error = ""
-
-    async def worker() -> None:
-        nonlocal ok, errors, wrong, first_error
-        for name in queue:
-            try:
-                got = await one(name)
-            except Exception as exc:  # noqa: BLE001 - counted, not fatal: the table shows them
-                errors += 1
-                first_error = first_error or f"{name}: {type(exc).__name__}: {exc}"
-                continue
-            if got == expected[name]:
-                ok += 1
-            else:
-                wrong += 1
-                first_error = first_error or f"{name}: got {got}, expected {expected[name]}"
-
-    gc.collect()
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    try:
-        async with asyncio.timeout(limit):
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-    except TimeoutError:
-        first_error = first_error or f"pass cut after {limit:.0f} s"
-    elapsed = time.perf_counter() - started
-    cpu = (time.process_time() - cpu_started) / max(len(names), 1) * 1e6
-    missing = len(names) - ok - errors - wrong
-    return PassResult(label, elapsed, ok, errors + missing, wrong, first_error=first_error, cpu_per_name=cpu)
+    """The harness's pass (``benchmarks.harness.run_pass``: every address checked, CPU time
+    measured), summed up for this script's table: names not reached in ``limit`` count as errors."""
+    result = await harness.run_pass(names, expected.get, concurrency, one, limit)
+    return PassResult(label, result.elapsed, result.ok, result.errors + result.cut, result.wrong,
+                      first_error=result.first_error or (f"pass cut after {limit:.0f} s" if result.cut else ""),
+                      cpu_per_name=result.cpu / max(len(names), 1) * 1e6)
 
 
 async def bench_iterative(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
@@ -264,30 +238,10 @@ async def bench_iterative(root_hints: list[ServerAddr], names: list[str], expect
 
 async def bench_pycares(label: str, server: str, names: list[str], expected: dict[str, str],
                         concurrency: int, limit: float) -> PassResult:
-    """Raw pycares 5 (c-ares's event thread, as aiodns uses it by default)."""
-    loop = asyncio.get_running_loop()
-    channel = pycares.Channel(servers=[server], timeout=2.0, tries=3)
-
-    def query(name: str) -> asyncio.Future[str | None]:
-        future: asyncio.Future[str | None] = loop.create_future()
-
-        def settle(result: pycares.DNSResult, error: int | None) -> None:
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(RuntimeError(pycares.errno.strerror(error)))
-                return
-            answers = [rr for rr in result.answer if rr.type == pycares.QUERY_TYPE_A]
-            future.set_result(answers[0].data.addr if answers else None)
-
-        channel.query(name, pycares.QUERY_TYPE_A,
-                      callback=lambda r, e: loop.call_soon_threadsafe(settle, r, e))
-        return future
-
-    try:
-        return await run_pass(label, names, expected, concurrency, query, limit)
-    finally:
-        channel.close()
+    """Raw pycares 5, driven as in every scenario of the harness (``contenders.raw_pycares``:
+    c-ares's sockets watched by the loop, the faster of its two loop integrations)."""
+    async with raw_pycares((server, 53)) as lookup:
+        return await run_pass(label, names, expected, concurrency, lookup, limit)
 
 
 async def bench_iterative_alone(root_hints: list[ServerAddr], names: list[str], expected: dict[str, str],
