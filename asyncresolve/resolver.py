@@ -36,7 +36,6 @@ _DEFAULT = object()
 #: (name, type) exactly as a caller passed them (``str`` only) -> the cache key. Keys of
 #: other classes never enter, so ``1`` or ``True`` cannot pass for ``"1"``.
 _query_keys: dict[tuple[object, object], tuple[str, str, str]] = {}
-_query_keys_get = _query_keys.get
 _plain_name = _PLAIN_NAME.fullmatch
 
 
@@ -56,11 +55,17 @@ def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
         key = (kname, _type_memo[rdtype], "IN")
     except (KeyError, TypeError):
         key = (kname, normalize_rdtype(rdtype), "IN")
+    return key
+
+
+def _remember_query_key(name: object, rdtype: object, key: tuple[str, str, str]) -> None:
+    """Memoise a query's key for the hits to come. Only a query found in the cache is
+    remembered: a bulk run's names, each asked once, would fill the memo with garbage (and
+    give the garbage collector seven more objects to walk per name)."""
     if name.__class__ is str and rdtype.__class__ is str:
         if len(_query_keys) >= 65_536:
             _query_keys.clear()
         _query_keys[name, rdtype] = key
-    return key
 
 
 _ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
@@ -115,10 +120,10 @@ class Resolver:
         self._cache = cache
         # The hit path's bindings, made once: a plain TTLCache's table lookup and clock.
         if cache.__class__ is TTLCache:
-            self._cached_entry: Any = cache._entries.get
+            self._cache_entries: Any = cache._entries
             self._cache_clock: Any = cache.clock
         else:
-            self._cached_entry = self._cache_clock = None
+            self._cache_entries = self._cache_clock = None
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -135,18 +140,21 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = _query_keys_get((name, rdtype))
-        except TypeError:  # an unhashable name or type: _query_key says what is wrong with it
-            key = None
-        if key is None:
+            key = _query_keys[name, rdtype]  # a subscript: cheaper than .get on a hit
+        except (KeyError, TypeError):
             key = _query_key(name, rdtype)
+            if self._cache is not None and key in self._cache:
+                _remember_query_key(name, rdtype, key)
         stats = self.stats
         stats.queries += 1
-        cached_entry = self._cached_entry
-        if cached_entry is not None:
+        entries = self._cache_entries
+        if entries is not None:
             # TTLCache.lookup inlined for its two common cases, a fresh entry and none at all;
             # an entry due for a refresh, and other cache classes, go through lookup itself.
-            entry = cached_entry(key)
+            try:
+                entry = entries[key]
+            except KeyError:
+                entry = None
             if entry is None:
                 stats.cache_misses += 1
             elif self._cache_clock() < entry.fresh_until:
