@@ -191,6 +191,28 @@ async def test_deadline_is_held_and_the_next_server_is_tried():
             assert backend.stats.retransmits >= 1
 
 
+async def test_answered_or_cancelled_lookups_leave_nothing_in_the_timers():
+    """A query leaves its first try's timer slot when its lookup ends: nothing of it stays alive
+    for the garbage collector to walk until the try's timeout (1 s) would have expired."""
+    async with DNSLab(LAB_ZONES) as lab:
+        backend = NativeBackend(stub(lab), timeout=5.0)
+        loop = asyncio.get_running_loop()
+        answers = await asyncio.gather(*(backend.resolve(Query(f"t{i}.wild.example.test.", "A", loop.time() + 10))
+                                         for i in range(50)))
+        assert all(a.addresses == ["192.0.2.99"] for a in answers)
+        assert backend._slots  # the slots themselves wait for the sweep...
+        assert sum(len(slot) for _, slot in backend._slots) == 0  # ...empty
+        lab.stub.faults.delay = 5.0
+        task = asyncio.ensure_future(backend.resolve(Query("late.wild.example.test.", "A", loop.time() + 10)))
+        await asyncio.sleep(0.05)
+        assert sum(len(slot) for _, slot in backend._slots) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sum(len(slot) for _, slot in backend._slots) == 0
+        await backend.aclose()
+
+
 async def test_sockets_are_rerandomised():
     async with DNSLab(LAB_ZONES) as lab:
         backend = NativeBackend(stub(lab), sockets=2, udp_max_queries=5)

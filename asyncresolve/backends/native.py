@@ -13,8 +13,11 @@ How it is fast:
 * A small pool of non-blocking UDP sockets per address family is watched with the loop's
   reader callbacks (``loop.add_reader``): no transport or protocol object per query, one
   ``recvfrom`` per datagram, and the reply is turned into the ``Answer`` inside the callback.
-* Retransmission timers are one deque per backend (every first try has the same timeout,
-  so expiries come in order) swept by one timer; deadlines shorter than a try go to a heap.
+* Retransmission timers are one deque per backend of 5 ms slots, each a dict of the queries
+  whose first try expires in it (every first try has the same timeout, so slots come in
+  order), swept by one timer; a query leaves its slot when it is answered, so nothing of it
+  outlives its lookup (no work for the garbage collector's young generations); deadlines
+  shorter than a try, and retries, go to a heap.
 
 Forgery resistance (RFC 5452): every socket is bound to a random port and replaced by a
 fresh random-port socket after ``udp_max_queries`` queries; IDs are random (from the
@@ -101,7 +104,7 @@ class _Pending:
     """One query in flight."""
 
     __slots__ = ("attempt", "first", "future", "plain", "qid", "qname_wire", "qtype", "query", "question",
-                 "server", "sock", "wire")
+                 "server", "slot", "sock", "wire")
 
     def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any]) -> None:
         self.query = query
@@ -119,6 +122,7 @@ class _Pending:
         self.wire = b""
         self.server: Server = ("", 0)
         self.sock: _Socket | None = None
+        self.slot: dict[_Pending, int] | None = None  # the timer slot of its first try, while in it
 
 
 class _Socket:
@@ -398,7 +402,8 @@ class NativeBackend(Backend):
         self._all: set[_Socket] = set()
         self._turn = itertools.count()
         self._first = itertools.count()
-        self._expiries: collections.deque[tuple[float, int, _Pending]] = collections.deque()
+        # first tries: (slot number, {pending: attempt}) in order; a slot expires at number * granularity
+        self._slots: collections.deque[tuple[int, dict[_Pending, int]]] = collections.deque()
         self._early: list[tuple[float, int, int, _Pending]] = []  # heap: expiries before the next try's
         self._seq = itertools.count()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -443,7 +448,11 @@ class NativeBackend(Backend):
             self._forget(pending)
             raise
         finally:
-            # its timer entries stay queued until they expire: keep them light (no answer, no future)
+            slot = pending.slot
+            if slot is not None:  # out of its first try's timer slot: nothing keeps it once it returns
+                slot.pop(pending, None)
+                pending.slot = None
+            # a retry's heap entry stays queued until it expires: keep it light (no answer, no future)
             pending.attempt = -1
             # the ignore below: dropped for the timer entries left queued; never read again
             pending.future = pending.wire = None  # type: ignore[assignment]
@@ -477,9 +486,10 @@ class NativeBackend(Backend):
             usock.pending.clear()
             self._close_socket(usock)
         self._pools.clear()
-        for _, _, pending in self._expiries:
-            _fail(pending, error)
-        self._expiries.clear()
+        for _, slot in self._slots:
+            for pending in slot:
+                _fail(pending, error)
+        self._slots.clear()
         self._early.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -579,9 +589,17 @@ class NativeBackend(Backend):
             heapq.heappush(self._early, (min(deadline, expires), next(self._seq), attempt, pending))
             self._arm(min(deadline, expires))
         else:
-            self._expiries.append((expires, attempt, pending))
-            if self._sweeper is None:
-                self._arm(expires)
+            number = -int(-expires // _SWEEP_GRANULARITY)  # rounded up: a slot expires at its end
+            slots = self._slots
+            if slots and slots[-1][0] == number:
+                slot = slots[-1][1]
+            else:
+                slot = {}
+                slots.append((number, slot))
+            slot[pending] = attempt
+            pending.slot = slot
+            if self._sweeper is None or number * _SWEEP_GRANULARITY < self._sweep_at:
+                self._arm(number * _SWEEP_GRANULARITY)
 
     def _arm(self, when: float) -> None:
         if self._sweeper is not None:
@@ -596,17 +614,18 @@ class NativeBackend(Backend):
         self._sweeper = None
         assert self._loop is not None
         now = self._loop.time()
-        expiries = self._expiries
-        while expiries and expiries[0][0] <= now:
-            _, attempt, pending = expiries.popleft()
-            if pending.attempt == attempt and not pending.future.done():
-                self._expire(pending, now)
+        slots = self._slots
+        while slots and slots[0][0] * _SWEEP_GRANULARITY <= now:
+            _, slot = slots.popleft()
+            for pending, attempt in list(slot.items()):
+                if pending.attempt == attempt and not pending.future.done():
+                    self._expire(pending, now)
         early = self._early
         while early and early[0][0] <= now:
             _, _, attempt, pending = heapq.heappop(early)
             if pending.attempt == attempt and not pending.future.done():
                 self._expire(pending, now)
-        nxt = min(expiries[0][0] + _SWEEP_GRANULARITY if expiries else float("inf"),
+        nxt = min(slots[0][0] * _SWEEP_GRANULARITY if slots else float("inf"),
                   early[0][0] if early else float("inf"))
         if nxt != float("inf"):
             self._arm(nxt)
