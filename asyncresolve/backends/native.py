@@ -9,7 +9,10 @@ How it is fast:
 
 * Queries come from a template (``asyncresolve.wire``): only the ID, the name (0x20
   applied) and the type are written per query.
-* Replies are read by the fast parser; anything it declines goes to dnspython.
+* The usual reply (NOERROR, the asked A/AAAA records owned by the question name, at most an
+  authoritative server's NS records and glue besides) becomes the ``Answer`` straight from
+  the bytes (``usual_answer``); other replies are read by the fast parser, and anything it
+  declines goes to dnspython.
 * A small pool of non-blocking UDP sockets per address family is watched with the loop's
   reader callbacks (``loop.add_reader``): no transport or protocol object per query, one
   ``recvfrom`` per datagram, and the reply is turned into the ``Answer`` inside the callback.
