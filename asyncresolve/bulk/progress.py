@@ -77,8 +77,10 @@ class Progress:
             console = Console(file=self.stream, force_terminal=True)
             self._rich = RichProgress(
                 TextColumn("[bold]bulk"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rate]:>8.0f}/s"), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
+                # The live fields are plain text: no markup to parse at each redraw.
+                TextColumn("{task.fields[rate]:>8.0f}/s", markup=False), TimeElapsedColumn(),
+                TextColumn("eta", markup=False), TimeRemainingColumn(),
+                TextColumn("{task.fields[counts]}", markup=False),
                 console=console, auto_refresh=False, transient=False,
             )
             self._task_id = self._rich.add_task("bulk", total=self.total, rate=0.0, counts="")
