@@ -73,20 +73,23 @@ class Answer:
         if canonical_name is None:
             canonical_name = chain[-1].target if chain else records[0].name
         if ttl is None:
-            ttl = min(r.ttl for r in (*chain, *records))
+            ttl = min([r.ttl for r in records]) if len(records) > 1 else records[0].ttl
+            if chain:
+                ttl = min(ttl, min([r.ttl for r in chain]))
         now = clock() if received_at is None else received_at
-        set_ = object.__setattr__
-        set_(self, "name", name)
-        set_(self, "rdtype", rdtype)
-        set_(self, "source", source)
-        set_(self, "canonical_name", canonical_name)
-        set_(self, "cname_chain", chain)
-        set_(self, "from_cache", from_cache)
-        set_(self, "ttl_known", ttl_known)
-        set_(self, "_records", records)
-        set_(self, "_received_at", now)
-        set_(self, "_expires_at", now + max(0, ttl))
-        set_(self, "_clock", clock)
+        # the slots' own descriptors: an Answer is built once per lookup, and these skip the
+        # attribute lookup by name that ``object.__setattr__`` does
+        _NAME(self, name)
+        _RDTYPE(self, rdtype)
+        _SOURCE(self, source)
+        _CANONICAL_NAME(self, canonical_name)
+        _CNAME_CHAIN(self, chain)
+        _FROM_CACHE_SET(self, from_cache)
+        _TTL_KNOWN(self, ttl_known)
+        _RECORDS(self, records)
+        _RECEIVED_AT(self, now)
+        _EXPIRES_AT(self, now + ttl if ttl > 0 else now)
+        _CLOCK(self, clock)
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError("Answer is immutable")
@@ -154,10 +157,18 @@ class Answer:
 
     def cached_copy(self) -> Answer:
         """The same answer marked ``from_cache`` (what the cache hands out on hits)."""
-        twin = object.__new__(Answer)
-        for slot in _COPIED_SLOTS:  # the slots' own descriptors: no attribute lookup by name
-            slot.__set__(twin, slot.__get__(self))
-        _FROM_CACHE.__set__(twin, True)
+        twin = _new(Answer)
+        _NAME(twin, self.name)
+        _RDTYPE(twin, self.rdtype)
+        _SOURCE(twin, self.source)
+        _CANONICAL_NAME(twin, self.canonical_name)
+        _CNAME_CHAIN(twin, self.cname_chain)
+        _FROM_CACHE_SET(twin, True)
+        _TTL_KNOWN(twin, self.ttl_known)
+        _RECORDS(twin, self._records)
+        _RECEIVED_AT(twin, self._received_at)
+        _EXPIRES_AT(twin, self._expires_at)
+        _CLOCK(twin, self._clock)
         return twin
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,6 +192,17 @@ class Answer:
         return f"<Answer {self.name} {self.rdtype} [{data}{more}] ttl={ttl} source={self.source}>"
 
 
-# Member descriptors of Answer's slots, for ``cached_copy`` (a miss path's copy per answer).
-_COPIED_SLOTS = tuple(Answer.__dict__[slot] for slot in Answer.__slots__ if slot != "from_cache")
-_FROM_CACHE = Answer.__dict__["from_cache"]
+# Setters of Answer's slots (their member descriptors' ``__set__``): ``__init__`` and
+# ``cached_copy`` run once or twice per lookup, and ``__setattr__`` is closed to everyone else.
+_NAME = Answer.__dict__["name"].__set__
+_RDTYPE = Answer.__dict__["rdtype"].__set__
+_SOURCE = Answer.__dict__["source"].__set__
+_CANONICAL_NAME = Answer.__dict__["canonical_name"].__set__
+_CNAME_CHAIN = Answer.__dict__["cname_chain"].__set__
+_FROM_CACHE_SET = Answer.__dict__["from_cache"].__set__
+_TTL_KNOWN = Answer.__dict__["ttl_known"].__set__
+_RECORDS = Answer.__dict__["_records"].__set__
+_RECEIVED_AT = Answer.__dict__["_received_at"].__set__
+_EXPIRES_AT = Answer.__dict__["_expires_at"].__set__
+_CLOCK = Answer.__dict__["_clock"].__set__
+_new = object.__new__

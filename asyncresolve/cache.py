@@ -174,19 +174,18 @@ class TTLCache:
     # -- storing ----------------------------------------------------------------
     def store_answer(self, key: CacheKey, answer: Answer) -> Answer:
         """Cache a positive answer; returns it re-timed to the clamped TTL (what callers see)."""
-        ttl = min(max(answer.original_ttl, self.min_ttl), self.max_ttl)
-        now = self.clock()
-        if ttl != answer.original_ttl or answer._clock is not self.clock:
-            answer = answer.replace(ttl=ttl, clock=self.clock, received_at=now)
+        original = answer.original_ttl
+        ttl = original if self.min_ttl <= original <= self.max_ttl else min(max(original, self.min_ttl), self.max_ttl)
+        if ttl != original or answer._clock is not self.clock:
+            answer = answer.replace(ttl=ttl, clock=self.clock, received_at=self.clock())
         if ttl <= 0:
             self._entries.pop(key, None)
             return answer
-        expires_at = answer.expires_at
+        expires_at = answer._expires_at
         refresh_at = _NEVER
         if self.prefetch and ttl >= self.prefetch_min_ttl:
             refresh_at = expires_at - ttl * self.prefetch_fraction
-        stale_until = expires_at + self.serve_stale
-        self._set(key, _Entry(answer.cached_copy(), expires_at, refresh_at, stale_until))
+        self._set(key, _Entry(answer.cached_copy(), expires_at, refresh_at, expires_at + self.serve_stale))
         return answer
 
     def store_negative(self, key: CacheKey, error: NegativeAnswer) -> None:
@@ -238,8 +237,11 @@ class TTLCache:
 
     def _set(self, key: CacheKey, entry: _Entry) -> None:
         entries = self._entries
+        if entries.get(key) is not None:
+            entries.move_to_end(key)
         entries[key] = entry
-        entries.move_to_end(key)
+        if len(entries) <= self.max_entries:
+            return
         while len(entries) > self.max_entries:
             old_key, old = entries.popitem(last=False)
             if old.used and old is not entry:

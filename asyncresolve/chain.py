@@ -39,6 +39,8 @@ from .errors import (
 from .stats import ResolverStats
 
 log = logging.getLogger(__name__)
+_get_running_loop = asyncio.get_running_loop
+_perf_counter = time.perf_counter
 
 
 @dataclass(frozen=True)
@@ -86,22 +88,24 @@ class Chain:
         self.backends = tuple(backends)
         self.policy = policy or FallthroughPolicy()
         self.stats = stats or ResolverStats()
+        #: record type -> the backends that can answer it, in order (``supports`` asked once per type)
+        self._capable: dict[str, tuple[Backend, ...]] = {}
 
     def supports(self, rdtype: str) -> bool:
         return any(b.supports(rdtype) for b in self.backends)
 
     async def resolve(self, query: Query) -> Answer:
-        loop = asyncio.get_running_loop()
+        try:
+            backends = self._capable[query.rdtype]
+        except KeyError:
+            backends = self._capable[query.rdtype] = tuple(b for b in self.backends if b.supports(query.rdtype))
         failures: list[tuple[str, ResolveError]] = []
-        for backend in self.backends:
-            if not backend.supports(query.rdtype):
-                continue
-            remaining = query.deadline - loop.time()
-            if remaining <= 0:
+        for backend in backends:
+            if query.deadline <= _get_running_loop().time():
                 failures.append((backend.name, _timeout(query, backend.name)))
                 break
             stats = self.stats.backend(backend.name)
-            started = time.perf_counter()
+            started = _perf_counter()
             try:
                 if backend.honours_deadline:
                     answer = await backend.resolve(query)
@@ -112,7 +116,7 @@ class Chain:
                 stats.passes += 1
                 continue
             except ResolveError as error:
-                stats.record_latency(time.perf_counter() - started)
+                stats.record_latency(_perf_counter() - started)
                 if error.source is None:
                     error.source = backend.name
                 if isinstance(error, NegativeAnswer):
@@ -124,7 +128,7 @@ class Chain:
                 failures.append((backend.name, error))
             except TimeoutError:
                 stats.errors += 1
-                stats.record_latency(time.perf_counter() - started)
+                stats.record_latency(_perf_counter() - started)
                 timeout = _timeout(query, backend.name)
                 if not self.policy.on_timeout:
                     raise timeout from None
@@ -146,7 +150,7 @@ class Chain:
                 )))
             else:
                 stats.answers += 1
-                stats.record_latency(time.perf_counter() - started)
+                stats.record_latency(_perf_counter() - started)
                 return answer
         raise self._most_informative(query, failures)
 

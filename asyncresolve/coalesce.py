@@ -46,6 +46,7 @@ Fetch = Callable[[Any, float], Coroutine[Any, Any, Any]]
 _CLOCK_SLACK = 0.002
 
 _get_running_loop = asyncio.get_running_loop
+_current_task = asyncio.current_task
 
 
 class _Lookup:
@@ -160,7 +161,7 @@ class Coalescer:
         deadline = loop.time() + timeout
         lookup = self._inflight.get(key)
         if lookup is None:
-            return await self._own(key, fetch, deadline)
+            return await self._own(key, fetch, deadline, loop)
         self._stats.coalesced += 1
         while True:
             fut = loop.create_future()
@@ -180,16 +181,17 @@ class Coalescer:
             # The shared lookup ran out of its (shorter) deadline: go on within ours.
             current = self._inflight.get(key)
             if current is None or current is lookup:
-                return await self._own(key, fetch, deadline)  # our own lookup now: its deadline is ours
+                return await self._own(key, fetch, deadline, loop)  # our own lookup now: its deadline is ours
             lookup = current
 
-    def _own(self, key: Hashable, fetch: Fetch, deadline: float) -> Coroutine[Any, Any, Any]:
+    def _own(self, key: Hashable, fetch: Fetch, deadline: float,
+             loop: asyncio.AbstractEventLoop) -> Coroutine[Any, Any, Any]:
         """Make the caller the owner of a new lookup of ``key``: the entry exists before the
         lookup's first step, so callers arriving meanwhile join it."""
         if self._closed:
             raise _closed(key)
         lookup = _Lookup(self, key, deadline)
-        lookup.owner = asyncio.current_task()
+        lookup.owner = _current_task(loop)
         self._inflight[key] = lookup
         return lookup.own(fetch)
 

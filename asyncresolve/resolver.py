@@ -23,7 +23,7 @@ from .errors import (
     ResolveTimeout,
 )
 from .getaddrinfo import getaddrinfo as _getaddrinfo
-from .names import MAX_TIMEOUT, _type_memo, normalize_rdtype, validate_timeout
+from .names import _PLAIN_NAME, MAX_NAME_LENGTH, MAX_TIMEOUT, _type_memo, normalize_rdtype, validate_timeout
 from .stats import ResolverStats
 
 if typing.TYPE_CHECKING:
@@ -36,15 +36,25 @@ _DEFAULT = object()
 #: (name, type) exactly as a caller passed them (``str`` only) -> the cache key. Keys of
 #: other classes never enter, so ``1`` or ``True`` cannot pass for ``"1"``.
 _query_keys: dict[tuple[object, object], tuple[str, str, str]] = {}
+_plain_name = _PLAIN_NAME.fullmatch
 
 
 def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
     """The cache key of a query: the name as ``key_name`` gives it (relative names keep no
     dot), the type's mnemonic, class IN. Raises ``InvalidName``/``InvalidQuery``."""
+    if isinstance(name, str) and name.__class__ is str and _plain_name(name) is not None and (
+            len(name) <= MAX_NAME_LENGTH or (len(name) == MAX_NAME_LENGTH + 1 and name[-1] == ".")):
+        # already canonical (lower-case plain labels): the key name is the name as typed
+        kname = name
+    else:
+        try:
+            kname = _key_names[name]
+        except (KeyError, TypeError):
+            kname = key_name(name)
     try:
-        key = (_key_names[name], _type_memo[rdtype], "IN")
+        key = (kname, _type_memo[rdtype], "IN")
     except (KeyError, TypeError):
-        key = (key_name(name), normalize_rdtype(rdtype), "IN")
+        key = (kname, normalize_rdtype(rdtype), "IN")
     if name.__class__ is str and rdtype.__class__ is str:
         if len(_query_keys) >= 65_536:
             _query_keys.clear()
@@ -81,7 +91,7 @@ class Resolver:
             backends = default_backends()
         if not backends:
             raise ValueError("a resolver needs at least one backend")
-        self.cache: TTLCache | None = TTLCache() if cache is _DEFAULT else cache
+        self.cache = TTLCache() if cache is _DEFAULT else cache
         self.timeout = timeout
         self.stats = ResolverStats(cache=self.cache)
         self.chain = Chain(backends, fallthrough, self.stats)
@@ -93,6 +103,21 @@ class Resolver:
         self._second_level: Any = getattr(self.cache, "second_level", None)
         self._refreshes: set[asyncio.Task[Any]] = set()
         self._closed = False
+
+    @property
+    def cache(self) -> Any:
+        """The answer cache (a ``TTLCache``, another cache, or None)."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: Any) -> None:
+        self._cache = cache
+        # The hit path's bindings, made once: a plain TTLCache's table lookup and clock.
+        if cache.__class__ is TTLCache:
+            self._cache_entries: Any = cache._entries
+            self._cache_clock: Any = cache.clock
+        else:
+            self._cache_entries = self._cache_clock = None
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -109,38 +134,39 @@ class Resolver:
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
         try:
-            key = _query_keys[name, rdtype]
+            key = _query_keys[name, rdtype]  # a subscript: cheaper than .get on a hit
         except (KeyError, TypeError):
             key = _query_key(name, rdtype)
         stats = self.stats
         stats.queries += 1
-        cache = self.cache
-        if cache.__class__ is TTLCache:
-            # TTLCache.lookup's fresh case inlined (the one branch a hit takes); anything else,
-            # other cache classes included, goes through lookup itself.
+        entries = self._cache_entries
+        if entries is not None:
+            # TTLCache.lookup inlined for its two common cases, a fresh entry and none at all;
+            # an entry due for a refresh, and other cache classes, go through lookup itself.
             try:
-                entry = cache._entries[key]
+                entry = entries[key]
             except KeyError:
-                pass
-            else:
-                if cache.clock() < entry.fresh_until:
-                    entry.used = True
-                    value = entry.value
-                    stats.cache_hits += 1
-                    if value.__class__ is Negative:
-                        error = value.error()
-                        stats.count_error(error)
-                        raise error
-                    return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
-        if cache is not None:
-            value = cache.lookup(key, self._on_refresh, stats)
-            if value is not None:
+                entry = None
+            if entry is None:
+                stats.cache_misses += 1
+            elif self._cache_clock() < entry.fresh_until:
+                entry.used = True
+                value = entry.value
                 stats.cache_hits += 1
                 if value.__class__ is Negative:
                     error = value.error()
                     stats.count_error(error)
                     raise error
                 return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
+            else:
+                value = self._cache.lookup(key, self._on_refresh, stats)
+                if value is not None:
+                    return self._cached(value)
+                stats.cache_misses += 1
+        elif self._cache is not None:
+            value = self._cache.lookup(key, self._on_refresh, stats)
+            if value is not None:
+                return self._cached(value)
             stats.cache_misses += 1
         if self._closed:
             raise ResolverClosed("resolver is closed", name=key[0], rdtype=key[1])
@@ -150,6 +176,16 @@ class Resolver:
         except ResolveError as error:
             stats.count_error(error)
             raise
+
+    def _cached(self, value: Any) -> Answer:
+        """A hit on the cache's slower path: the answer, or the cached negative raised."""
+        stats = self.stats
+        stats.cache_hits += 1
+        if value.__class__ is Negative:
+            error = value.error()
+            stats.count_error(error)
+            raise error
+        return value  # type: ignore[no-any-return]  # the cache holds Answers and Negatives
 
     async def _fetch(self, key: CacheKey, deadline: float) -> Answer:
         """One upstream lookup through the chain, whose result goes to the cache."""

@@ -112,7 +112,12 @@ class BackendStats:
         self.latency_total += seconds
         if seconds > self.latency_max:
             self.latency_max = seconds
-        self.latency.observe(seconds)
+        histogram = self.latency  # LatencyHistogram.observe inlined: once per lookup
+        histogram.counts[bisect_left(BUCKET_BOUNDS, seconds)] += 1
+        histogram.count += 1
+        histogram.sum += seconds
+        if seconds > histogram.max:
+            histogram.max = seconds
 
     @property
     def calls(self) -> int:

@@ -3,7 +3,7 @@
 # virtual environment in .venv with asyncresolve and its development extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peers="nsd unbound knot-dnsutils dnsutils util-linux iproute2 dnsperf redis-server"
+peers="nsd unbound knot-dnsutils dnsutils util-linux iproute2 dnsperf redis-server dnsdist"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

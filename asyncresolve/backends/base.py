@@ -24,7 +24,7 @@ class NotMine(Exception):
     """Raised by a backend that has nothing to say about a query: the chain asks the next one."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Query:
     """One question to a backend. ``name`` is normalised (lower case, trailing dot).
 
@@ -39,15 +39,26 @@ class Query:
     deadline: float  # on the event loop's clock (``loop.time()``)
     relative: bool = False
 
-    def __post_init__(self) -> None:
-        if not self.name.endswith("."):
-            object.__setattr__(self, "name", self.name + ".")
-            object.__setattr__(self, "relative", True)
+    def __init__(self, name: str, rdtype: str, deadline: float, relative: bool = False) -> None:
+        # one per lookup: the slots' setters, where a frozen dataclass's generated __init__
+        # goes through object.__setattr__ by name
+        if name[-1:] != ".":
+            name += "."
+            relative = True
+        _set_name(self, name)
+        _set_rdtype(self, rdtype)
+        _set_deadline(self, deadline)
+        _set_relative(self, relative)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
         return self.deadline - asyncio.get_running_loop().time()
 
+
+_set_name = Query.__dict__["name"].__set__
+_set_rdtype = Query.__dict__["rdtype"].__set__
+_set_deadline = Query.__dict__["deadline"].__set__
+_set_relative = Query.__dict__["relative"].__set__
 
 _key_names: dict[object, str] = {}
 
