@@ -353,16 +353,46 @@ def report(passes: dict[str, list[Pass]], rounds: int) -> bool:
     return ok
 
 
-def print_profile(folded: str, label: str, top: int = 25) -> None:
-    """Self time per function from py-spy's folded stacks."""
+def layer_of(frame: str) -> str:
+    """The part of the program a py-spy frame belongs to (``name (path:line)``)."""
+    path = frame.rpartition("(")[2]
+    if "asyncresolve/bulk/" in path:
+        return "bulk layer (runner, pool, writer, input, progress)"
+    if "asyncresolve/backends/cares.py" in path and ("submit" in frame or "_process" in frame):
+        return "c-ares in C and its system calls (send, recv, epoll), under CaresBackend"
+    if "asyncresolve/backends/" in path:
+        return "backend in Python (c-ares callbacks, records, answers)"
+    if "asyncresolve/" in path:
+        return "resolver layer (resolver, coalescer, chain, cache, answer, names)"
+    if "rich/" in path:
+        return "rich (progress bar)"
+    if "asyncio/" in path or "selectors.py" in path:
+        return "event loop"
+    return "other (start-up, imports)"
+
+
+def print_profile(folded: str, label: str, top: int = 20) -> None:
+    """Self time per function and per layer from py-spy's folded stacks (main thread only:
+    py-spy samples the idle thread of ``asyncio.to_thread`` blocked in its queue as busy)."""
     own: dict[str, int] = {}
-    total = 0
+    layers: dict[str, int] = {}
+    total = others = 0
     for line in Path(folded).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frame = stack.rsplit(";", 1)[-1]
-        own[frame] = own.get(frame, 0) + int(count)
-        total += int(count)
-    print(f"   profile of one '{label}' run (py-spy, {total} samples), self time:")
+        stack, _, text = line.rpartition(" ")
+        count = int(text)
+        frames = stack.split(";")
+        if any("threading.py" in frame for frame in frames[:8]):
+            others += count
+            continue
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        layer = next((layer_of(f) for f in reversed(frames) if "asyncresolve/" in f), None) or layer_of(frames[-1])
+        layers[layer] = layers.get(layer, 0) + count
+        total += count
+    print(f"   profile of one '{label}' run (py-spy, {total} samples of the main thread; {others} of idle "
+          f"threads left out), self time by layer (innermost asyncresolve frame):")
+    for layer, count in sorted(layers.items(), key=lambda kv: -kv[1]):
+        print(f"   {100 * count / total:5.1f}%  {layer}")
+    print("   by function:")
     for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
         print(f"   {100 * count / total:5.1f}%  {frame}")
 
