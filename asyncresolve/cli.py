@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import json
 import sys
@@ -247,6 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The collector's thresholds of a bulk process (CPython's defaults: 700, 10, 10).
+BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def collect_garbage_less_often() -> None:
+    """Tune the garbage collector of a process that does nothing but bulk resolution.
+
+    A bulk run keeps thousands of lookups in flight and a large cache; with CPython's default
+    thresholds the youngest generation is collected every hundred names or so and each
+    collection walks every lookup in flight: about a fifth of the CPU time of a miss in
+    ``benchmarks`` measurements. Almost everything a lookup allocates is freed by reference
+    counting, so collecting less often costs little memory. The ``bulk`` command owns its
+    process and does this; the library never changes a setting of the interpreter by itself.
+    """
+    gc.freeze()  # what is alive now (modules, the parser) is never garbage: stop walking it
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -256,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bulk":
             from .bulk.cli import main as bulk_main
 
+            collect_garbage_less_often()
             return bulk_main(args)
         if args.command == "demo":
             from .demo import run_demo

@@ -33,7 +33,7 @@ cancelled sees ``CancelledError``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any
 
 from .errors import ResolverClosed, ResolveTimeout
@@ -59,7 +59,8 @@ class _Lookup:
         self.coalescer = coalescer
         self.key = key
         self.deadline = deadline
-        self.waiters: list[asyncio.Future[Any]] = []
+        #: made when the first caller joins: most lookups never have one
+        self.waiters: list[asyncio.Future[Any]] | None = None
         #: the caller's task running the lookup in place, until it ends or hands it to ``task``
         self.owner: asyncio.Task[Any] | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -76,7 +77,7 @@ class _Lookup:
                 owner = self.owner
                 if owner is not None and owner.uncancel() == 0:
                     raise _closed(self.key) from None
-            elif not self.coalescer._closed and any(not fut.done() for fut in self.waiters):
+            elif not self.coalescer._closed and self.waiters and any(not fut.done() for fut in self.waiters):
                 self.hand_off(fetch)
             else:
                 self.cancelled()
@@ -126,12 +127,12 @@ class _Lookup:
                 if not fut.done():
                     fut.set_result(result)
 
-    def forget(self) -> list[asyncio.Future[Any]]:
+    def forget(self) -> Sequence[asyncio.Future[Any]]:
         inflight = self.coalescer._inflight
         if inflight.get(self.key) is self:
             del inflight[self.key]
-        waiters, self.waiters = self.waiters, []
-        return waiters
+        waiters, self.waiters = self.waiters, None
+        return waiters or ()
 
     def cancelled(self) -> None:
         """The lookup was cancelled with nobody to hand it to: ``ResolverClosed`` for its
@@ -165,7 +166,10 @@ class Coalescer:
         self._stats.coalesced += 1
         while True:
             fut = loop.create_future()
-            lookup.waiters.append(fut)
+            if lookup.waiters is None:
+                lookup.waiters = [fut]
+            else:
+                lookup.waiters.append(fut)
             if deadline < lookup.deadline:
                 timer = loop.call_at(deadline, _time_out, fut, key)
                 try:

@@ -55,11 +55,17 @@ def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
         key = (kname, _type_memo[rdtype], "IN")
     except (KeyError, TypeError):
         key = (kname, normalize_rdtype(rdtype), "IN")
+    return key
+
+
+def _remember_query_key(name: object, rdtype: object, key: tuple[str, str, str]) -> None:
+    """Memoise a query's key for the hits to come. Only a query found in the cache is
+    remembered: a bulk run's names, each asked once, would fill the memo with garbage (and
+    give the garbage collector seven more objects to walk per name)."""
     if name.__class__ is str and rdtype.__class__ is str:
         if len(_query_keys) >= 65_536:
             _query_keys.clear()
         _query_keys[name, rdtype] = key
-    return key
 
 
 _ADDRESS_FAMILIES = (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)
@@ -137,6 +143,8 @@ class Resolver:
             key = _query_keys[name, rdtype]  # a subscript: cheaper than .get on a hit
         except (KeyError, TypeError):
             key = _query_key(name, rdtype)
+            if self._cache is not None and key in self._cache:
+                _remember_query_key(name, rdtype, key)
         stats = self.stats
         stats.queries += 1
         entries = self._cache_entries

@@ -137,3 +137,24 @@ def test_json_has_one_shape_whatever_the_number_of_types(hosts):
     data = json.loads(error.stdout)
     assert isinstance(data, list)
     assert set(data[0]) >= {"name", "type", "error", "message"}
+
+
+def test_bulk_command_collects_garbage_less_often_and_lookup_does_not(monkeypatch, tmp_path):
+    import gc
+
+    import asyncresolve.bulk.cli
+    from asyncresolve import cli
+
+    seen: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(asyncresolve.bulk.cli, "main", lambda args: seen.append(gc.get_threshold()) or 0)
+    before = gc.get_threshold()
+    names = tmp_path / "names.txt"
+    names.write_text("a.test\n")
+    try:
+        assert cli.main(["bulk", str(names), "--nameserver", "127.0.0.1:1"]) == 0
+        assert seen == [cli.BULK_GC_THRESHOLDS]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+    assert before != cli.BULK_GC_THRESHOLDS  # the default the library leaves alone
