@@ -160,22 +160,3 @@ def test_cli_native_backend_is_a_pool_of_one_try_backends():
     assert backend.use_0x20 is False
     assert backend._max_uses == NEVER_REPLACE
     assert list(run.resolver.chain.backends) == [pools[0]]
-
-
-def test_tune_gc_collects_the_young_generation_less_often():
-    import gc
-
-    from asyncresolve.bulk.cli import GC_YOUNG_THRESHOLD, tune_gc
-
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        tune_gc()
-        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
-        assert gc.get_freeze_count() > 0
-        gc.set_threshold(0)
-        tune_gc()
-        assert gc.get_threshold()[0] == 0  # a collector switched off stays off
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import os
 import signal
@@ -33,11 +32,6 @@ FLUSH_INTERVAL = 1.0
 DEFAULT_CACHE_SIZE = 10_000
 #: ``--udp-max-queries 0`` for the native backend, which needs a number: never replace a socket.
 NEVER_REPLACE = 1 << 62
-# Each name in flight holds a few dozen young container objects (coroutines, futures, the
-# answer), so with CPython's default threshold (700) a collection of the young generation runs
-# every few hundred names and walks everything in flight: ~15 % of a run's CPU time. This
-# process does nothing else, so it collects the young generation less often.
-GC_YOUNG_THRESHOLD = 20000
 
 
 class UsageError(Exception):
@@ -242,22 +236,11 @@ def main(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"asyncresolve bulk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    tune_gc()
     try:
         return asyncio.run(_bulk(args, types, servers))
     except UsageError as exc:
         print(f"asyncresolve bulk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-def tune_gc() -> None:
-    """Fewer garbage collections for this bulk process (see ``GC_YOUNG_THRESHOLD``); what is
-    loaded by now (modules, the parser) is frozen out of the collector's sight for good."""
-    gc.collect()
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    if young:  # 0: the collector is off; leave it so
-        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
 
 
 def _open_output(path: str, resume: bool) -> tuple[bool, IO[str]]:
