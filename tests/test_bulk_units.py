@@ -124,3 +124,39 @@ def test_resuming_with_the_wrong_format_refuses_and_truncates_nothing(tmp_path, 
     with pytest.raises(NotOurOutput):
         completed_pairs(str(other), resumed)
     assert other.read_text() == "my precious notes\nline two\n"
+
+
+def _bulk_args(*argv: str):
+    from asyncresolve.cli import build_parser
+
+    return build_parser().parse_args(["bulk", "-", "--nameserver", "127.0.0.1:5353", *argv])
+
+
+def test_cli_forgery_resistance_options_reach_the_backends():
+    from asyncresolve.backends.cares import CaresBackend
+    from asyncresolve.bulk.cli import build_run
+
+    pools, _ = build_run(_bulk_args(), ["127.0.0.1:5353"], [], ["A"])
+    backend = pools[0].upstreams[0].backend
+    assert isinstance(backend, CaresBackend)
+    assert backend._options["dns0x20"] is True
+    assert backend._options["udp_max_queries"] == 4  # the backend's own default
+    pools, _ = build_run(_bulk_args("--no-0x20", "--udp-max-queries", "0"), ["127.0.0.1:5353"], [], ["A"])
+    backend = pools[0].upstreams[0].backend
+    assert backend._options["dns0x20"] is False
+    assert backend._options["udp_max_queries"] == 0
+
+
+def test_cli_native_backend_is_a_pool_of_one_try_backends():
+    from asyncresolve.backends.native import NativeBackend
+    from asyncresolve.bulk.cli import NEVER_REPLACE, build_run
+
+    args = _bulk_args("--backends", "native", "--timeout", "1.5", "--no-0x20", "--udp-max-queries", "0")
+    pools, run = build_run(args, ["127.0.0.1:5353", "127.0.0.2:5353"], [], ["A"])
+    assert [u.address for u in pools[0].upstreams] == ["127.0.0.1:5353", "127.0.0.2:5353"]
+    backend = pools[0].upstreams[1].backend
+    assert isinstance(backend, NativeBackend)
+    assert (backend.tries, backend.timeout) == (1, 1.5)
+    assert backend.use_0x20 is False
+    assert backend._max_uses == NEVER_REPLACE
+    assert list(run.resolver.chain.backends) == [pools[0]]

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from ..backends.base import Backend
@@ -29,6 +30,8 @@ FLUSH_INTERVAL = 1.0
 # A bulk run rarely asks twice: a small cache serves the repeats that are close together, and
 # keeps the memory of a 10-million-name run flat (an answer costs ~2 KB in the cache).
 DEFAULT_CACHE_SIZE = 10_000
+#: ``--udp-max-queries 0`` for the native backend, which needs a number: never replace a socket.
+NEVER_REPLACE = 1 << 62
 
 
 class UsageError(Exception):
@@ -62,6 +65,13 @@ def add_bulk_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     bulk.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]",
                       help="upstream server (repeatable; default resolv.conf's)")
     bulk.add_argument("--resolvers", metavar="FILE", help="file of upstream servers, one per line")
+    bulk.add_argument("--no-0x20", dest="dns0x20", action="store_false",
+                      help="send query names as given, not in random case (DNS 0x20; a server that does not "
+                           "echo the case needs this)")
+    bulk.add_argument("--udp-max-queries", type=int, metavar="N",
+                      help="queries per UDP socket before a fresh one on a new random port (default: the "
+                           "backend's, 4 for cares and 256 for native; 0: one socket for the whole run, as c-ares "
+                           "does by default)")
     bulk.add_argument("--port", type=int, default=53, help="port of servers given without one (default 53)")
     bulk.add_argument("--hosts-file", help="hosts file for the hosts backend")
     bulk.add_argument("--root-hint", action="append", default=[], metavar="IP[:PORT]",
@@ -136,6 +146,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--retries must not be negative")
     if not args.timeout > 0:
         raise UsageError("--timeout must be positive")
+    if args.udp_max_queries is not None and args.udp_max_queries < 0:
+        raise UsageError("--udp-max-queries must not be negative")
     if args.cache_size < 0:
         raise UsageError("--cache-size must not be negative")
     if not args.stats_interval > 0:
@@ -148,16 +160,50 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(f"no such input file: {args.input}")
 
 
-def _chain(args: argparse.Namespace, pool: PoolBackend) -> list[Backend]:
+def _native_for(args: argparse.Namespace) -> Callable[[str, float], Backend]:
+    """A one-server ``NativeBackend`` per upstream of a pool, with the run's settings."""
+    from ..backends.native import NativeBackend
+
+    per_socket = args.udp_max_queries
+    if per_socket == 0:  # one socket for the whole run
+        per_socket = NEVER_REPLACE
+
+    def factory(address: str, timeout: float) -> Backend:
+        options: dict[str, Any] = {} if per_socket is None else {"udp_max_queries": per_socket}
+        # One try, as for c-ares: retries belong to the run (another server, a back-off).
+        return NativeBackend([address], timeout=timeout, tries=1, use_0x20=args.dns0x20, **options)
+
+    return factory
+
+
+def _pool(args: argparse.Namespace, servers: list[str], name: str) -> PoolBackend:
+    options: dict[str, Any] = {"dns0x20": args.dns0x20}
+    if args.udp_max_queries is not None:
+        options["udp_max_queries"] = args.udp_max_queries
+    if name == "native":
+        options = {"backend_factory": _native_for(args)}
+    return PoolBackend(servers, rate_per_server=args.rate_per_server, timeout=args.timeout, port=args.port,
+                       **options)
+
+
+def _chain(args: argparse.Namespace, servers: list[str]) -> tuple[list[Backend], list[PoolBackend]]:
+    """The backends of the run, and among them the pools of upstream servers."""
     if not args.backends:
-        return [pool]
+        pool = _pool(args, servers, "cares")
+        return [pool], [pool]
     from ..cli import BACKEND_FACTORIES
 
     args.trace_callback = None
     chain: list[Backend] = []
+    pools: list[PoolBackend] = []
     for name in (n.strip() for n in args.backends.split(",")):
-        if name in ("cares", "pool"):
+        if name in ("cares", "pool", "native"):
+            try:
+                pool = _pool(args, servers, name)
+            except ImportError as exc:
+                raise UsageError(f"backend {name!r} is not available: {exc}") from None
             chain.append(pool)
+            pools.append(pool)
             continue
         factory = BACKEND_FACTORIES.get(name)
         if factory is None:
@@ -166,20 +212,20 @@ def _chain(args: argparse.Namespace, pool: PoolBackend) -> list[Backend]:
             chain.append(factory(args))
         except ImportError as exc:
             raise UsageError(f"backend {name!r} is not available: {exc}") from None
-    return chain
+    return chain, pools
 
 
 def build_run(args: argparse.Namespace, servers: list[str], names: Any, types: list[str],
-              skip: set[tuple[str, str]] | None = None) -> tuple[PoolBackend, BulkRun]:
-    """The pool, chain, resolver and ``BulkRun`` of one process (a plain run or a ``--workers`` worker)."""
-    pool = PoolBackend(servers, rate_per_server=args.rate_per_server, timeout=args.timeout, port=args.port)
-    chain = _chain(args, pool)
+              skip: set[tuple[str, str]] | None = None) -> tuple[list[PoolBackend], BulkRun]:
+    """The pools of upstream servers, chain, resolver and ``BulkRun`` of one process (a plain
+    run or a ``--workers`` worker)."""
+    chain, pools = _chain(args, servers)
     resolver = Resolver(chain, timeout=args.timeout, cache=TTLCache(args.cache_size) if args.cache_size else None)
     detector = WildcardDetector(resolver) if (args.wildcards or args.drop_wildcards) else None
     run = BulkRun(resolver, names, types, concurrency=args.concurrency, rate=args.rate, retries=args.retries,
                   timeout=args.timeout, retry_on={s.strip().upper() for s in args.retry_on.split(",") if s.strip()},
                   skip=skip or None, wildcards=detector)
-    return pool, run
+    return pools, run
 
 
 def main(args: argparse.Namespace) -> int:
@@ -235,7 +281,7 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
         return await run_worker(args, types, servers)
     skip, out, writer = await open_output(args)
     names: Any = read_stream() if args.input == "-" else read_names(args.input)
-    pool, run = build_run(args, servers, names, types, skip)
+    pools, run = build_run(args, servers, names, types, skip)
     resolver = run.resolver
     progress = Progress(run, bar=show_bar, stream=sys.stderr, stats_file=args.stats_file,
                         stats_interval=args.stats_interval)
@@ -243,7 +289,8 @@ async def _bulk(args: argparse.Namespace, types: list[str], servers: list[str]) 
     def on_disable(upstream: Upstream, reason: str) -> None:
         progress.warn(f"no longer sending to {upstream.address}: {reason}")
 
-    pool.on_disable = on_disable
+    for pool in pools:
+        pool.on_disable = on_disable
     main_task = asyncio.current_task()
     stopped_by = 0
 

@@ -16,6 +16,7 @@ answers stay as the backend made them and cost no copy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -59,12 +60,13 @@ class Upstream:
         return f"<Upstream {self.address} {self.failures}/{self.queries} failed{state}>"
 
 
-def _cares_for(address: str, timeout: float) -> Backend:
+def _cares_for(address: str, timeout: float, *, dns0x20: bool = True, udp_max_queries: int = 4) -> Backend:
     from ..backends.cares import CaresBackend
 
     # One try per query: retries belong to the bulk runner (another server, a back-off), and a
     # query that c-ares no longer retransmits is not in flight at the server either.
-    return CaresBackend([address], timeout=timeout, tries=1, max_timeout=timeout)
+    return CaresBackend([address], timeout=timeout, tries=1, max_timeout=timeout, dns0x20=dns0x20,
+                        udp_max_queries=udp_max_queries)
 
 
 class PoolBackend(Backend):
@@ -73,6 +75,8 @@ class PoolBackend(Backend):
     :param rate_per_server: queries per second allowed to each server (None: no limit).
     :param timeout: per-try timeout given to each server's backend.
     :param backend_factory: ``(address, timeout) -> Backend``; default a one-server ``CaresBackend``.
+    :param dns0x20, udp_max_queries: the default ``CaresBackend``'s forgery resistance
+        (see ``CaresBackend``; ignored with another ``backend_factory``).
     """
 
     name = "pool"
@@ -85,7 +89,9 @@ class PoolBackend(Backend):
         rate_per_server: float | None = None,
         timeout: float = 2.0,
         port: int = 53,
-        backend_factory: Callable[[str, float], Backend] = _cares_for,
+        backend_factory: Callable[[str, float], Backend] | None = None,
+        dns0x20: bool = True,
+        udp_max_queries: int = 4,
         min_samples: int = 50,
         failure_factor: float = 4.0,
         min_failure_rate: float = 0.3,
@@ -97,6 +103,8 @@ class PoolBackend(Backend):
         if rate_per_server is not None and not rate_per_server > 0:
             raise ValueError(f"rate_per_server must be positive, not {rate_per_server!r}")
         addresses = [_with_port(server, port) for server in nameservers]
+        if backend_factory is None:
+            backend_factory = functools.partial(_cares_for, dns0x20=dns0x20, udp_max_queries=udp_max_queries)
         self.upstreams = [Upstream(a, backend_factory(a, timeout), rate_per_server) for a in addresses]
         self.supported_types = _common_types(u.backend for u in self.upstreams)
         self._active = list(self.upstreams)

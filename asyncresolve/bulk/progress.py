@@ -22,7 +22,7 @@ def format_counts(counts: dict[str, int]) -> str:
     return "  ".join(f"{status} {counts[status]}" for status in ordered) or "-"
 
 
-def snapshot(run: BulkRun, started: float, total: int | None) -> dict[str, Any]:
+def snapshot(run: BulkRun, started: float, total: int | None, cpu_started: float = 0.0) -> dict[str, Any]:
     elapsed = time.monotonic() - started
     done = run.done + run.skipped
     return {
@@ -33,6 +33,7 @@ def snapshot(run: BulkRun, started: float, total: int | None) -> dict[str, Any]:
         "resolved": run.done,
         "skipped": run.skipped,
         "rate": round(run.done / elapsed, 1) if elapsed > 0 else 0.0,
+        "cpu": round(time.process_time() - cpu_started, 3),
         "in_flight": run.in_flight,
         "sent": run.sent,
         "wildcards": run.wildcard_hits,
@@ -49,6 +50,7 @@ class Progress:
         self.stream = stream
         self.total: int | None = None
         self.started = time.monotonic()
+        self.cpu_started = time.process_time()
         self.stats_file = stats_file
         self.stats_interval = stats_interval
         self.refresh = refresh
@@ -75,8 +77,10 @@ class Progress:
             console = Console(file=self.stream, force_terminal=True)
             self._rich = RichProgress(
                 TextColumn("[bold]bulk"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rate]:>8.0f}/s"), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
+                # The live fields are plain text: no markup to parse at each redraw.
+                TextColumn("{task.fields[rate]:>8.0f}/s", markup=False), TimeElapsedColumn(),
+                TextColumn("eta", markup=False), TimeRemainingColumn(),
+                TextColumn("{task.fields[counts]}", markup=False),
                 console=console, auto_refresh=False, transient=False,
             )
             self._task_id = self._rich.add_task("bulk", total=self.total, rate=0.0, counts="")
@@ -108,7 +112,7 @@ class Progress:
 
     # -- drawing ------------------------------------------------------------------
     def _draw(self) -> None:
-        data = snapshot(self.run, self.started, self.total)
+        data = snapshot(self.run, self.started, self.total, self.cpu_started)
         self._rich.update(self._task_id, completed=data["done"], rate=data["rate"],
                           counts=format_counts(data["counts"]))
         self._rich.refresh()
@@ -121,7 +125,7 @@ class Progress:
     def _append_stats(self) -> None:
         assert self.stats_file is not None
         with open(self.stats_file, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(snapshot(self.run, self.started, self.total)) + "\n")
+            handle.write(json.dumps(snapshot(self.run, self.started, self.total, self.cpu_started)) + "\n")
 
     async def _write_stats(self) -> None:
         while True:
@@ -129,7 +133,7 @@ class Progress:
             self._append_stats()
 
     def summary(self, output: str | None) -> str:
-        data = snapshot(self.run, self.started, self.total)
+        data = snapshot(self.run, self.started, self.total, self.cpu_started)
         where = f"; output {output}" if output else ""
         skipped = f" ({data['skipped']} skipped: already in the output)" if data["skipped"] else ""
         wild = f"; {data['wildcards']} wildcard answers" if self.run.wildcards is not None else ""

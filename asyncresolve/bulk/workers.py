@@ -60,6 +60,10 @@ def worker_argv(args: argparse.Namespace, servers: list[str]) -> list[str]:
             "-c", str(concurrency), "--retries", str(args.retries), "--retry-on", args.retry_on,
             "--timeout", repr(args.timeout), "--format", args.format, "--port", str(args.port),
             "--cache-size", str(args.cache_size)]
+    if args.udp_max_queries is not None:
+        argv += ["--udp-max-queries", str(args.udp_max_queries)]
+    if not args.dns0x20:
+        argv.append("--no-0x20")
     if rate is not None:
         argv += ["--rate", repr(rate)]
     if per_server is not None:
@@ -96,11 +100,13 @@ async def run_worker(args: argparse.Namespace, types: list[str], servers: list[s
     from .cli import build_run
 
     loop = asyncio.get_running_loop()
-    pool, run = build_run(args, servers, _stdin_pairs(), types)
+    pools, run = build_run(args, servers, _stdin_pairs(), types)
     formatter = WRITERS[args.format](io.StringIO(), fresh=False)  # formats only: the parent writes
     out = sys.stdout
-    pool.on_disable = lambda upstream, reason: print(
-        f"asyncresolve bulk: warning: no longer sending to {upstream.address}: {reason}", file=sys.stderr, flush=True)
+    for pool in pools:
+        pool.on_disable = lambda upstream, reason: print(
+            f"asyncresolve bulk: warning: no longer sending to {upstream.address}: {reason}", file=sys.stderr,
+            flush=True)
     stopped = 0
 
     def on_signal(signum: int) -> None:
