@@ -155,6 +155,13 @@ def resolver_cares(server: Server) -> contextlib.AbstractAsyncContextManager[Loo
     return resolver_with([CaresBackend([f"{server[0]}:{server[1]}"])])
 
 
+def resolver_cares_raw_settings(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
+    """``Resolver`` + ``CaresBackend`` with raw pycares's c-ares settings: one UDP socket for the
+    channel's life and no 0x20, where the backend's defaults open a new random-port socket every
+    4 queries and randomise the case (RFC 5452; see README "Forgery resistance")."""
+    return resolver_with([CaresBackend([f"{server[0]}:{server[1]}"], dns0x20=False, udp_max_queries=0)])
+
+
 def resolver_native(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
     return resolver_with([NativeBackend([server])])
 
@@ -258,6 +265,8 @@ async def aiohttp_resolver(kind: str) -> AsyncIterator[Lookup]:
 COLD_CONTENDERS: tuple[Contender, ...] = (
     Contender("raw pycares", raw_pycares, note="pycares 5, sock_state_cb on the loop (aiodns's way)"),
     Contender("Resolver+cares", resolver_cares),
+    Contender("Resolver+cares, raw's settings", resolver_cares_raw_settings,
+              note="one socket, no 0x20: c-ares as raw pycares runs it"),
     Contender("CaresBackend alone", cares_backend_alone, note="no cache, no coalescer, no chain"),
     Contender("Resolver+native", resolver_native, note="NativeBackend: pure-Python stub (wire codec, socket pool)"),
     Contender("NativeBackend alone", native_backend_alone, note="no cache, no coalescer, no chain"),

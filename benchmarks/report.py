@@ -8,6 +8,8 @@ from typing import Any
 
 from .contenders import BASELINE
 
+CARES_RAW_SETTINGS = "Resolver+cares, raw's settings"
+
 
 def paired_ratio(by_label: dict[str, Any], label: str, other: str, level: int) -> float:
     """Median over rounds of ``label``'s qps over ``other``'s in the same round.
@@ -71,7 +73,9 @@ def summary_lines(result: dict[str, Any], level: int) -> list[str]:
             lines.append(f"[{loop_name}] c={level}: Resolver+cares / raw pycares = {ratio(BASELINE)} (target >= 0.95); "
                          f"/ aiodns = {ratio('aiodns query_dns')} (> 1); / dnspython = {ratio('dnspython async')} "
                          f"(>= 5); / getaddrinfo threads = {ratio('getaddrinfo threads')} (>= 2); "
-                         f"CaresBackend alone / raw = {ratio(BASELINE, mine='CaresBackend alone')} "
+                         f"CaresBackend alone / raw = {ratio(BASELINE, mine='CaresBackend alone')}; "
+                         f"with raw's settings (one socket, no 0x20) / raw = "
+                         f"{ratio(BASELINE, mine=CARES_RAW_SETTINGS)} "
                          "(ratios: median of per-round pairs)")
             if "Resolver+native" in contenders:
                 cpu = {label: _cpu(contenders[label][str(level)]) for label in
