@@ -42,7 +42,7 @@ _plain_name = _PLAIN_NAME.fullmatch
 def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
     """The cache key of a query: the name as ``key_name`` gives it (relative names keep no
     dot), the type's mnemonic, class IN. Raises ``InvalidName``/``InvalidQuery``."""
-    if isinstance(name, str) and name.__class__ is str and _plain_name(name) is not None and (
+    if isinstance(name, str) and _plain_name(name) is not None and (
             len(name) <= MAX_NAME_LENGTH or (len(name) == MAX_NAME_LENGTH + 1 and name[-1] == ".")):
         # already canonical (lower-case plain labels): the key name is the name as typed
         kname = name

@@ -175,31 +175,25 @@ def resolver_default(server: Server) -> contextlib.AbstractAsyncContextManager[L
 
 
 @contextlib.asynccontextmanager
-async def cares_backend_alone(server: Server) -> AsyncIterator[Lookup]:
-    backend = CaresBackend([f"{server[0]}:{server[1]}"])
+async def backend_alone(backend: Any) -> AsyncIterator[Lookup]:
+    """A backend asked directly: no cache, no coalescer, no chain (the miss-path split)."""
     loop = asyncio.get_running_loop()
     try:
         async def lookup(name: str) -> str | None:
             answer = await backend.resolve(Query(name, "A", loop.time() + TIMEOUT))
-            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+            return answer.records[0].address  # type: ignore[no-any-return]
 
         yield lookup
     finally:
         await backend.aclose()
 
 
-@contextlib.asynccontextmanager
-async def native_backend_alone(server: Server) -> AsyncIterator[Lookup]:
-    backend = NativeBackend([server])
-    loop = asyncio.get_running_loop()
-    try:
-        async def lookup(name: str) -> str | None:
-            answer = await backend.resolve(Query(name, "A", loop.time() + TIMEOUT))
-            return answer.records[0].address  # type: ignore[attr-defined,no-any-return]
+def cares_backend_alone(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
+    return backend_alone(CaresBackend([f"{server[0]}:{server[1]}"]))
 
-        yield lookup
-    finally:
-        await backend.aclose()
+
+def native_backend_alone(server: Server) -> contextlib.AbstractAsyncContextManager[Lookup]:
+    return backend_alone(NativeBackend([server]))
 
 
 @contextlib.asynccontextmanager
