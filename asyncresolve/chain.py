@@ -94,17 +94,26 @@ class Chain:
     def supports(self, rdtype: str) -> bool:
         return any(b.supports(rdtype) for b in self.backends)
 
+    def _capable_of(self, rdtype: str) -> tuple[Backend, ...]:
+        # apart from ``resolve``: a generator there would make ``query`` a cell on every call
+        backends = self._capable[rdtype] = tuple(b for b in self.backends if b.supports(rdtype))
+        return backends
+
     async def resolve(self, query: Query) -> Answer:
+        # No closure, generator or list is made on the way to an answer: while a lookup is in
+        # flight, each would be one more object for the garbage collector to scan.
         try:
             backends = self._capable[query.rdtype]
         except KeyError:
-            backends = self._capable[query.rdtype] = tuple(b for b in self.backends if b.supports(query.rdtype))
-        failures: list[tuple[str, ResolveError]] = []
+            backends = self._capable_of(query.rdtype)
+        failures: list[tuple[str, ResolveError]] | None = None
         first = True
         for backend in backends:
             # the first backend is asked as the caller's deadline starts: its clock read (and
             # the getpid() system call inside get_running_loop on CPython 3.11) is spared
             if not first and query.deadline <= _get_running_loop().time():
+                if failures is None:
+                    failures = []
                 failures.append((backend.name, _timeout(query, backend.name)))
                 break
             first = False
@@ -129,34 +138,35 @@ class Chain:
                     stats.errors += 1
                 if not self.policy.falls_through(error):
                     raise
-                failures.append((backend.name, error))
+                failure = error
             except TimeoutError:
                 stats.errors += 1
                 stats.record_latency(_perf_counter() - started)
                 timeout = _timeout(query, backend.name)
                 if not self.policy.on_timeout:
                     raise timeout from None
-                failures.append((backend.name, timeout))
+                failure = timeout
             except OSError as exc:
                 stats.errors += 1
                 network = NetworkError(str(exc), name=query.name, rdtype=query.rdtype, source=backend.name)
                 if not self.policy.on_network_error:
                     raise network from exc
-                failures.append((backend.name, network))
+                failure = network
             except Exception as exc:  # a backend bug must not take the caller down
                 stats.errors += 1
                 stats.crashes += 1
                 log.exception("backend %s failed on %s %s", backend.name, query.name, query.rdtype,
                               extra={"backend_crash": backend.name})
-                failures.append((backend.name, ResolveError(
-                    f"backend {backend.name} failed: {exc!r}", name=query.name, rdtype=query.rdtype,
-                    source=backend.name,
-                )))
+                failure = ResolveError(f"backend {backend.name} failed: {exc!r}", name=query.name,
+                                       rdtype=query.rdtype, source=backend.name)
             else:
                 stats.answers += 1
                 stats.record_latency(_perf_counter() - started)
                 return answer
-        raise self._most_informative(query, failures)
+            if failures is None:
+                failures = []
+            failures.append((backend.name, failure))
+        raise self._most_informative(query, failures or [])
 
     @staticmethod
     def _most_informative(query: Query, failures: list[tuple[str, ResolveError]]) -> ResolveError:

@@ -156,14 +156,23 @@ class Coalescer:
         """Lookups in flight now."""
         return len(self._inflight)
 
-    async def run(self, key: Hashable, fetch: Fetch, timeout: float) -> Any:
-        """Await ``fetch(key, deadline)``, shared with every concurrent caller of the same key."""
+    def run(self, key: Hashable, fetch: Fetch, timeout: float) -> Coroutine[Any, Any, Any]:
+        """``fetch(key, deadline)``, shared with every concurrent caller of the same key.
+
+        Returns a coroutine that the calling task must await at once: the first caller's task
+        runs the lookup itself. (A plain function rather than a coroutine of its own, so a miss
+        costs one coroutine frame less.)"""
         loop = _get_running_loop()
         deadline = loop.time() + timeout
         lookup = self._inflight.get(key)
         if lookup is None:
-            return await self._own(key, fetch, deadline, loop)
+            return self._own(key, fetch, deadline, loop)
         self._stats.coalesced += 1
+        return self._join(lookup, key, fetch, deadline, loop)
+
+    async def _join(self, lookup: _Lookup, key: Hashable, fetch: Fetch, deadline: float,
+                    loop: asyncio.AbstractEventLoop) -> Any:
+        """A later caller's side: wait for ``lookup``'s result within the caller's own deadline."""
         while True:
             fut = loop.create_future()
             if lookup.waiters is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -328,6 +329,51 @@ async def test_deadline_honoured_against_a_server_that_drops_everything(kind: st
             assert time.monotonic() - start <= 0.27
         finally:
             await backend.aclose()
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({}, "kernel"),  # 4 queries per socket: the kernel's default buffer
+    ({"udp_max_queries": 0}, 1 << 20),  # one socket for every query: 1 MiB
+    ({"udp_max_queries": 200}, 1 << 20),
+    ({"udp_max_queries": 64}, "kernel"),
+    ({"receive_buffer": 1 << 19}, 1 << 19),  # a size given is applied whatever the socket carries
+    ({"udp_max_queries": 0, "receive_buffer": None}, "kernel"),
+])
+async def test_receive_buffer_grows_only_for_sockets_that_carry_many_queries(
+        options: dict[str, Any], expected: object) -> None:
+    import socket
+
+    async with upstream("stub") as (server, lab):
+        lab.stub.faults.drop_rate = 1.0  # type: ignore[union-attr]  # the query stays open, and so does its socket
+        backend = CaresBackend([server], **options)
+        try:
+            task = asyncio.ensure_future(backend.resolve(query("rcvbuf.cares.test.", "A", timeout=2)))
+            while backend._channel is None or not backend._channel._readers:  # noqa: ASYNC110 - c-ares's own socket callback
+                await asyncio.sleep(0.005)
+            fd = next(iter(backend._channel._readers))
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            await backend.aclose()
+    if expected == "kernel":
+        assert size == _sysctl("net/core/rmem_default")
+    else:  # Linux reports twice the size asked (its bookkeeping share), the size capped at rmem_max
+        assert isinstance(expected, int)
+        assert size == 2 * min(expected, _sysctl("net/core/rmem_max"))
+
+
+def _sysctl(path: str) -> int:
+    with open(f"/proc/sys/{path}") as file:
+        return int(file.read())
+
+
+def test_receive_buffer_must_be_auto_none_or_a_size() -> None:
+    for bad in (-1, "big", 1.5, True):
+        with pytest.raises(ValueError, match="receive_buffer"):
+            CaresBackend(["127.0.0.1"], receive_buffer=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("mode", ["sockets", "thread"])
