@@ -140,22 +140,29 @@ class Resolver:
         """
         if timeout is not None and (timeout.__class__ is not float or not 0.0 < timeout <= MAX_TIMEOUT):
             timeout = validate_timeout(timeout)  # the common float in range skips the call
+        entries = self._cache_entries
         try:
             key = _query_keys[name, rdtype]  # a subscript: cheaper than .get on a hit
         except (KeyError, TypeError):
+            # A name not seen in the cache yet: one .get (no second KeyError raised on a miss)
             key = _query_key(name, rdtype)
-            if self._cache is not None and key in self._cache:
+            if entries is not None:
+                entry = entries.get(key)
+                if entry is not None:
+                    _remember_query_key(name, rdtype, key)
+            elif self._cache is not None and key in self._cache:
                 _remember_query_key(name, rdtype, key)
+        else:
+            if entries is not None:
+                try:
+                    entry = entries[key]
+                except KeyError:
+                    entry = None
         stats = self.stats
         stats.queries += 1
-        entries = self._cache_entries
         if entries is not None:
             # TTLCache.lookup inlined for its two common cases, a fresh entry and none at all;
             # an entry due for a refresh, and other cache classes, go through lookup itself.
-            try:
-                entry = entries[key]
-            except KeyError:
-                entry = None
             if entry is None:
                 stats.cache_misses += 1
             elif self._cache_clock() < entry.fresh_until:
