@@ -37,6 +37,7 @@ _number_memo: dict[int, str] = {}
 
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_*/")
 _PLAIN_NAME = re.compile(r"(?:[a-z0-9_*/-]{1,63}\.)*[a-z0-9_*/-]{1,63}\.?")
+_plain_name = _PLAIN_NAME.fullmatch
 
 
 def quoted(value: object, limit: int = MAX_QUOTED) -> str:
@@ -57,6 +58,11 @@ def normalize_name(name: object) -> str:
         return _name_memo[name]  # type: ignore[index]  # any object is tried: only a known str hits, the rest misses
     except (KeyError, TypeError):
         pass
+    if name.__class__ is str and name[-1:] == "." and len(name) <= MAX_NAME_LENGTH + 1 and (
+            _plain_name(name) is not None):
+        # Already canonical (lower-case plain labels, final dot): what _normalize would return.
+        # Not memoised: a bulk run's names, each seen once, would only churn the memo.
+        return name
     result = _normalize(name)
     if isinstance(name, str):
         if len(_name_memo) >= _MEMO_LIMIT:

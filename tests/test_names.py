@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asyncresolve import InvalidName, InvalidQuery
 from asyncresolve.names import address_from_reverse_name, normalize_name, normalize_rdtype, reverse_name
@@ -235,3 +237,35 @@ async def test_escaped_dot_is_invalid_name_through_every_backend_not_a_generic_e
                     await resolver.resolve(bad, "A")
         with pytest.raises(InvalidName):
             await iterative.resolve_with_trace("a\\.", "A", timeout=1)
+
+
+_PLAIN_LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_*/-", min_size=1, max_size=64)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_PLAIN_LABEL, min_size=1, max_size=6), st.booleans())
+def test_canonical_names_take_the_short_way_to_the_same_result(labels, final_dot):
+    """A name already canonical is returned as it is, without the memo: exactly what the
+    full normalisation gives, including its rejections (a label of 64, a name over 253)."""
+    from asyncresolve import names
+
+    name = ".".join(labels) + ("." if final_dot else "")
+    try:
+        expected = names._normalize(name)
+    except InvalidName:
+        with pytest.raises(InvalidName):
+            normalize_name(name)
+        return
+    names._name_memo.pop(name, None)
+    assert normalize_name(name) == expected
+    if final_dot:
+        assert name not in names._name_memo  # the short way: nothing memoised
+
+
+def test_the_longest_canonical_name_and_one_over_it():
+    name = ".".join(["a" * 63] * 3 + ["b" * 61]) + "."  # 253 characters and the final dot
+    assert normalize_name(name) == name
+    with pytest.raises(InvalidName):
+        normalize_name("b" + name)
+    with pytest.raises(InvalidName):
+        normalize_name("a" * 64 + ".test.")
