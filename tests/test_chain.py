@@ -122,3 +122,43 @@ async def test_os_errors_become_network_errors(scripted):
         with pytest.raises(NetworkError) as info:
             await r.resolve("www.example.test")
         assert "refused" in str(info.value)
+
+
+async def test_a_lookup_in_flight_keeps_few_objects_for_the_garbage_collector():
+    """Every object a lookup keeps alive while it waits is walked by each young collection.
+
+    A miss used to keep five closure cells (``Resolver._fetch``'s lambda, a generator in
+    ``Chain.resolve``) and a sixth coroutine frame (``Coalescer.run`` passing the result
+    through); counted here over 200 lookups in flight."""
+    import gc
+    import types
+
+    from asyncresolve import Answer, ARecord, TTLCache
+    from asyncresolve.backends.base import Backend
+
+    release = asyncio.Event()
+
+    class Waiting(Backend):
+        name = "waiting"
+
+        async def resolve(self, query):
+            await release.wait()
+            return Answer(query.name, query.rdtype, [ARecord(query.name, 60, "192.0.2.1")], self.name)
+
+    def count(kind: type) -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+    lookups = 200
+    async with Resolver([Waiting()], cache=TTLCache()) as r:
+        cells, coroutines = count(types.CellType), count(types.CoroutineType)
+        tasks = [asyncio.create_task(r.resolve(f"n{i}.flight.test")) for i in range(lookups)]
+        while len(r._coalescer) < lookups:  # noqa: ASYNC110 - every lookup started and waiting
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert count(types.CellType) - cells < lookups // 4  # none per lookup (5 before)
+        # resolve, the coalescer's owner, _fetch, the chain, the backend and its Event.wait:
+        # 6 frames (7 before)
+        assert count(types.CoroutineType) - coroutines <= 6 * lookups
+        release.set()
+        answers = await asyncio.gather(*tasks)
+    assert [a.records[0].address for a in answers] == ["192.0.2.1"] * lookups
