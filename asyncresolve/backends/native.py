@@ -524,22 +524,23 @@ class NativeBackend(Backend):
                 self._loop.remove_reader(usock.fd)
             usock.sock.close()
 
-    def _socket_for(self, family: int) -> _Socket:
+    def _grow_pool(self, family: int) -> _Socket:
+        """A new socket for a pool not yet full (made on first use)."""
         pool = self._pools.get(family)
         if pool is None:
             pool = self._pools[family] = []
-        if len(pool) < self._pool_size:
-            usock = self._open_socket(family)
-            pool.append(usock)
-        else:
-            index = next(self._turn) % len(pool)
-            usock = pool[index]
-            if usock.used >= self._max_uses:
-                usock.retired = True
-                if not usock.pending:
-                    self._close_socket(usock)
-                usock = pool[index] = self._open_socket(family)
-        usock.used += 1
+        usock = self._open_socket(family)
+        pool.append(usock)
+        return usock
+
+    def _replace(self, pool: list[_Socket], index: int, family: int) -> _Socket:
+        """A fresh random-port socket in place of one that carried its ``udp_max_queries``;
+        the old one closes when its last query is answered."""
+        usock = pool[index]
+        usock.retired = True
+        if not usock.pending:
+            self._close_socket(usock)
+        usock = pool[index] = self._open_socket(family)
         return usock
 
     # -- sending and timers ------------------------------------------------------------------
@@ -550,15 +551,14 @@ class NativeBackend(Backend):
         server = servers[(pending.first + attempt) % len(servers)]
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         pool = self._pools.get(family)
-        if pool is not None and len(pool) == self._pool_size:  # the usual case, inline
+        if pool is not None and len(pool) == self._pool_size:
             index = next(self._turn) % len(pool)
             usock = pool[index]
-            if usock.used < self._max_uses:
-                usock.used += 1
-            else:
-                usock = self._socket_for(family)
+            if usock.used >= self._max_uses:
+                usock = self._replace(pool, index, family)
         else:
-            usock = self._socket_for(family)
+            usock = self._grow_pool(family)
+        usock.used += 1
         random = self._random
         by_id = usock.pending
         qid = random.u16()

@@ -112,7 +112,7 @@ class QueryTemplate:
 
     def render(self, qid: int, qname_wire: bytes, qtype: int, qclass: int = 1) -> bytes:
         """The query bytes: ``question(qname_wire, qtype)`` after the header, then the OPT."""
-        return b"".join((qid.to_bytes(2, "big"), self._header, qname_wire, _QTAIL.pack(qtype, qclass), self._opt))
+        return self.render_question(qid, question(qname_wire, qtype, qclass))
 
     def render_question(self, qid: int, question: bytes) -> bytes:
         """The query bytes around a question section made by ``question``."""
