@@ -602,3 +602,59 @@ def test_server_selection_by_srtt_and_backoff(clock: FakeClock) -> None:
     stats.record_rtt(fast, 0.002)
     assert stats.srtt(fast) == 0.002
     assert not stats.is_down(fast)
+
+
+def test_a_resolution_waiting_for_its_reply_holds_few_objects(clock: FakeClock) -> None:
+    """While its query is out, everything a resolution holds is walked by each young
+    collection: its sets (servers failed, lookups done, EDNS refusals, CNAME targets) stay a
+    shared empty one until something is added, and its stack is built only for a
+    sub-resolution. Before, each resolution held four sets, a frozenset and a list of its own
+    (in the iterative benchmark's cold run the garbage collector took 24-31 µs of the 170-220 µs of CPU per name)."""
+    import gc
+
+    def count(*kinds: type) -> int:
+        return sum(1 for o in gc.get_objects() if type(o) in kinds)
+
+    infra = make_infra(clock)
+    before_sets, before_lists = count(set, frozenset), count(list)
+    waiting = []
+    for i in range(200):
+        res = Resolution(f"h{i}.example.test.", "A", infra, config())
+        expect_send(res)
+        waiting.append(res)
+    assert count(set, frozenset) - before_sets < 20  # 5 per resolution before
+    assert count(list) - before_lists <= 2 * 200 + 10  # chain and failures (3 per resolution before)
+    # what the sets are for still works, once something is added
+    res = waiting[0]
+    action = res.next_action()
+    res.receive(reply(action, rcode=dns.rcode.SERVFAIL), action.server)
+    assert action.server in res._dead
+    assert ("h0.example.test.", "A") in res.stack
+
+
+def test_a_final_answer_never_views_its_other_sections(clock: FakeClock) -> None:
+    """The authority and additional sections of a fast-parsed answer are viewed only when
+    the engine reads them (referrals, negative answers): a final answer, nearly every
+    response of a bulk run, is concluded without them."""
+    from asyncresolve.wire import MessageView, parse_fast
+
+    infra = make_infra(clock)
+    infra.store_delegation(Delegation("example.test.", ("ns1.example.test.",),
+                                      {"ns1.example.test.": ("127.9.5.5",)}), 3600)
+    res = Resolution("www.example.test.", "A", infra, config())
+    action = expect_send(res)
+    message = reply(action, answer=["www.example.test. 300 IN A 192.0.2.1"],
+                    authority=["example.test. 3600 IN NS ns1.example.test."],
+                    additional=["ns1.example.test. 3600 IN A 127.9.5.5"])
+    view = MessageView(parse_fast(message.to_wire()))
+    res.receive(view, action.server)  # type: ignore[arg-type]  # a MessageView reads like a Message
+    answer = done(res).answer
+    assert answer is not None
+    assert answer.records == (ARecord("www.example.test.", 300, "192.0.2.1"),)
+    assert view._authority is None
+    assert view._additional is None
+    # read when asked for, equal to dnspython's sections
+    assert [(r.name.to_text(), r.rdtype, r.ttl, [x.target.to_text() for x in r]) for r in view.authority] == [
+        (r.name.to_text(), r.rdtype, r.ttl, [x.target.to_text() for x in r]) for r in message.authority]
+    assert [(r.name.to_text(), [x.address for x in r]) for r in view.additional] == [
+        (r.name.to_text(), [x.address for x in r]) for r in message.additional]

@@ -159,7 +159,7 @@ class QuestionView(list[Any]):
 class MessageView:
     """What the engine reads of a ``dns.message.Message``, over a fast-parsed response."""
 
-    __slots__ = ("additional", "answer", "authority", "flags", "id", "question", "response")
+    __slots__ = ("_additional", "_authority", "answer", "flags", "id", "question", "response")
 
     def __init__(self, response: WireResponse) -> None:
         self.response = response
@@ -173,8 +173,22 @@ class MessageView:
             question.append(QuestionView(text, response.qtype, response.qclass))
         self.question = question
         self.answer = [RRsetView(r) for r in response.answer]
-        self.authority = [RRsetView(r) for r in response.authority]
-        self.additional = [RRsetView(r) for r in response.additional]
+        # The other two sections are viewed when first read: a final answer (most responses)
+        # is used without them, and viewing them cost about as much as the answer.
+        self._authority: list[RRsetView] | None = None
+        self._additional: list[RRsetView] | None = None
+
+    @property
+    def authority(self) -> list[RRsetView]:
+        if self._authority is None:
+            self._authority = [RRsetView(r) for r in self.response.authority]
+        return self._authority
+
+    @property
+    def additional(self) -> list[RRsetView]:
+        if self._additional is None:
+            self._additional = [RRsetView(r) for r in self.response.additional]
+        return self._additional
 
     def rcode(self) -> int:
         return self.response.rcode()

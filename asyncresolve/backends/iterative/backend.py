@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -217,12 +217,14 @@ class IterativeBackend(Backend):
         return TraceResult(None, result, steps, elapsed, queries)
 
     # -- the driver -------------------------------------------------------------------------
-    async def _resolve(
+    def _resolve(
         self, qname: str, qtype: str, deadline: float, tracer: Tracer | None
-    ) -> Answer | ResolveError:
+    ) -> Coroutine[Any, Any, Answer | ResolveError]:
+        # a plain function returning the driver's coroutine: one coroutine frame less per
+        # resolution (each is walked by the garbage collector while the query is out)
         self.stats.resolutions += 1
         resolution = Resolution(qname, qtype, self.infra, self.config, tracer=tracer)
-        return await self._run(resolution, deadline)
+        return self._run(resolution, deadline)
 
     async def _run(self, res: Resolution, deadline: float) -> Answer | ResolveError:
         loop = asyncio.get_running_loop()
@@ -269,14 +271,17 @@ class IterativeBackend(Backend):
             return
         flight = _Flight()
         self._inflight[key] = flight
-        outcome = _Outcome(action.server, ExchangeFailed("cancelled"))
         try:
-            outcome = await self._ask(action, timeout, limit)
-        finally:
+            result = await self._ask(action, timeout, limit)
+        except BaseException:
             del self._inflight[key]
             if flight.future is not None:  # made only when another resolution waits on it
-                flight.future.set_result(outcome)
-        self._deliver(res, outcome, outcome.elapsed)
+                flight.future.set_result(_Outcome(action.server, ExchangeFailed("cancelled")))
+            raise
+        del self._inflight[key]
+        if flight.future is not None:
+            flight.future.set_result(result)
+        self._deliver(res, result, result.elapsed)
 
     async def _ask(self, action: SendQuery, timeout: float, limit: float) -> _Outcome:
         server = action.server

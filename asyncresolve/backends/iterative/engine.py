@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,7 +269,7 @@ def _clamp_ttl(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
 class _Parsed:
     """The sections of a response, with lower-case owner names."""
 
-    __slots__ = ("additional", "answer", "answer_count", "authority", "foreign_class")
+    __slots__ = ("_additional", "_authority", "answer", "answer_count", "foreign_class", "message")
 
     def __init__(self, message: dns.message.Message) -> None:
         # Honest responses hold a few dozen RRsets: past _MAX_RRSETS a section is cut, so
@@ -282,12 +283,28 @@ class _Parsed:
             _clamp_ttl(rrset)
             self.answer.setdefault((_text(rrset.name), rrset.rdtype), rrset)
         self.answer_count = len(message.answer)
-        self.authority: list[tuple[str, dns.rrset.RRset]] = [
-            (_text(r.name), _clamp_ttl(r)) for r in message.authority[:_MAX_RRSETS] if r.rdclass == _IN
-        ]
-        self.additional: list[tuple[str, dns.rrset.RRset]] = [
-            (_text(r.name), _clamp_ttl(r)) for r in message.additional[:_MAX_RRSETS] if r.rdclass == _IN
-        ]
+        # The authority and additional sections are read only by referrals, negative answers
+        # and CNAME chains that leave the zone: taken when first asked for, so a final answer
+        # (nearly every response of a bulk run) never pays for them.
+        self.message = message
+        self._authority: list[tuple[str, dns.rrset.RRset]] | None = None
+        self._additional: list[tuple[str, dns.rrset.RRset]] | None = None
+
+    @property
+    def authority(self) -> list[tuple[str, dns.rrset.RRset]]:
+        if self._authority is None:
+            self._authority = [
+                (_text(r.name), _clamp_ttl(r)) for r in self.message.authority[:_MAX_RRSETS] if r.rdclass == _IN
+            ]
+        return self._authority
+
+    @property
+    def additional(self) -> list[tuple[str, dns.rrset.RRset]]:
+        if self._additional is None:
+            self._additional = [
+                (_text(r.name), _clamp_ttl(r)) for r in self.message.additional[:_MAX_RRSETS] if r.rdclass == _IN
+            ]
+        return self._additional
 
 
 class Resolution:
@@ -299,6 +316,10 @@ class Resolution:
     :param stack: (name, type) of the resolutions this one is nested in (loop detection).
     :param tracer: called with each ``TraceStep`` (None: no trace).
     """
+
+    # set by _enter, for each zone the resolution enters
+    _dead: AbstractSet[ServerAddr]  # servers failed in this step
+    _lookups_done: AbstractSet[tuple[str, str]]  # name server addresses looked up from this zone
 
     def __init__(
         self,
@@ -318,20 +339,29 @@ class Resolution:
         self.config = config or EngineConfig()
         self.budget = budget or Budget(self.config.max_queries)
         self.depth = depth
-        self.stack = stack | {(qname, qtype)}
+        # The sets below start as a shared empty frozenset and become sets of their own when
+        # first added to, and the stack is built only for a sub-resolution: while the query is
+        # on the wire, every object a resolution holds is one more for the garbage collector
+        # to walk, and most resolutions never add to any of them.
+        self._outer = stack  # the resolutions this one is nested in; ``stack`` adds this one
         self.tracer = tracer
         self._qtype_int = _rdtype(qtype)
         self.target = qname
         self.chain: list[CNAMERecord] = []
-        self._seen_targets = {qname}
+        self._seen_targets: AbstractSet[str] = _NOTHING  # CNAME targets entered (qname aside)
         self._done: Done | None = None
         self._pending: SendQuery | None = None
         self._answered_well = False
         self._failures: list[str] = []  # what went wrong, per server attempt, for the final error
-        self._no_edns: set[ServerAddr] = set()  # servers that refused EDNS (FORMERR/NOTIMP)
+        self._no_edns: AbstractSet[ServerAddr] = _NOTHING  # servers that refused EDNS (FORMERR/NOTIMP)
         self._enter(infra.closest_delegation(qname, parent_side=qtype == "DS"))
 
     # -- public API ------------------------------------------------------------------------
+    @property
+    def stack(self) -> frozenset[tuple[str, str]]:
+        """(name, type) of this resolution and of those it is nested in (loop detection)."""
+        return self._outer | {(self.qname, self.qtype)}
+
     @property
     def done(self) -> bool:
         return self._done is not None
@@ -395,7 +425,7 @@ class Resolution:
                 if self._answered_well:
                     self.infra.clear_lame(zone, server)
         except (ValueError, KeyError, AttributeError, IndexError, dns.exception.DNSException) as exc:
-            self._dead.add(server)
+            self._mark_dead(server)
             self._failures.append("FORMERR")
             outcome = StepOutcome(
                 Verdict.NEXT_SERVER, f"unusable response ({type(exc).__name__}: {exc}), next server"
@@ -416,7 +446,7 @@ class Resolution:
         """The server could not be used (unreachable, malformed reply, TCP failure...)."""
         step = self._take_pending()
         self.infra.servers.finished(server)
-        self._dead.add(server)
+        self._mark_dead(server)
         self._failures.append("NETWORK")
         outcome = StepOutcome(Verdict.NEXT_SERVER, f"failed: {reason}")
         self._trace_outcome(server, step, outcome, elapsed)
@@ -431,7 +461,11 @@ class Resolution:
 
     def sub_resolved(self, need: NeedSubResolution, result: Answer | ResolveError) -> None:
         """The outcome of a sub-resolution; addresses found go to the infrastructure cache."""
-        self._lookups_done.add((need.name, need.rdtype))
+        done = self._lookups_done
+        if isinstance(done, set):
+            done.add((need.name, need.rdtype))
+        else:
+            self._lookups_done = {(need.name, need.rdtype)}
         if isinstance(result, Answer):
             addresses = tuple(
                 r.address for r in result.records if isinstance(r, (ARecord, AAAARecord))
@@ -448,15 +482,12 @@ class Resolution:
     def _enter(self, delegation: Delegation) -> None:
         self.delegation = delegation
         self.zone = delegation.zone
-        self._dead: set[ServerAddr] = set()
-        self._lookups_done: set[tuple[str, str]] = set()
+        self._dead = _NOTHING
+        self._lookups_done = _NOTHING
         self._minimise = self.config.qname_minimisation
         self._known_depth = _depth(self.zone)
         self._target_depth = _depth(self.target)
         self._attempts: dict[ServerAddr, int] = {}
-        # out-of-zone names first: an in-zone name without glue can only loop back here
-        names = delegation.ns_names[: self.config.max_ns_per_delegation]
-        self._lookup_order = sorted(names, key=lambda n: is_subdomain(n, self.zone))
 
     def _next_step(self) -> None:
         self._attempts = {}
@@ -464,7 +495,14 @@ class Resolution:
 
     def _dead_step_reset(self) -> None:
         # failures other than lameness are per step (the server may do better on another name)
-        self._dead = set()
+        self._dead = _NOTHING
+
+    def _mark_dead(self, server: ServerAddr) -> None:
+        dead = self._dead
+        if isinstance(dead, set):
+            dead.add(server)
+        else:
+            self._dead = {server}
 
     def _step(self) -> tuple[str, str, bool]:
         """The (qname, qtype, minimised) to send in the current zone."""
@@ -525,11 +563,14 @@ class Resolution:
         if self.budget.lookups >= self.config.max_sub_lookups:
             return None
         families = [t for t, on in (("A", self.config.ipv4), ("AAAA", self.config.ipv6)) if on]
-        names = self._lookup_order
+        # out-of-zone names first: an in-zone name without glue can only loop back here
+        names = sorted(self.delegation.ns_names[: self.config.max_ns_per_delegation],
+                       key=lambda n: is_subdomain(n, self.zone))
+        stack = self.stack
         for rdtype in families:
             for name in names:
                 key = (name, rdtype)
-                if key in self._lookups_done or key in self.stack:
+                if key in self._lookups_done or key in stack:
                     continue
                 if self.delegation.glue.get(name) or self.infra.addresses(name, rdtype) is not None:
                     continue
@@ -554,12 +595,15 @@ class Resolution:
             text = dns.rcode.to_text(rcode)
             if rcode in (_FORMERR, _NOTIMP) and step.edns and server not in self._no_edns:
                 # RFC 6891 §7: a server that does not know EDNS; ask it once more without
-                self._no_edns.add(server)
+                if isinstance(self._no_edns, set):
+                    self._no_edns.add(server)
+                else:
+                    self._no_edns = {server}
                 self._attempts[server] = min(self._attempts.get(server, 1), self.config.max_attempts_per_server - 1)
                 return StepOutcome(Verdict.RETRY, f"{text} to an EDNS query: retrying without EDNS")
             self._failures.append(text)
             if rcode == _REFUSED:
-                self._dead.add(server)
+                self._mark_dead(server)
                 hold = self.infra.mark_lame(zone, server)
                 return StepOutcome(Verdict.NEXT_SERVER, f"{text}: lame for {zone} ({hold:g} s), next server")
             if step.minimised and not self.config.minimisation_strict:
@@ -568,13 +612,13 @@ class Resolution:
                 return StepOutcome(
                     Verdict.RETRY, f"{text} to a minimised query: retrying with the full name (relaxed mode)"
                 )
-            self._dead.add(server)
+            self._mark_dead(server)
             return StepOutcome(Verdict.NEXT_SERVER, f"{text}, next server")
         authoritative = bool(response.flags & _AA)
         parsed = _Parsed(response)
         qtype = _rdtype(step.qtype)
         if parsed.foreign_class:
-            self._dead.add(server)
+            self._mark_dead(server)
             self._failures.append("FORMERR")
             return StepOutcome(
                 Verdict.NEXT_SERVER, "a record of another class in the answer section: unusable, next server"
@@ -601,7 +645,7 @@ class Resolution:
 
         if final is None and not chain and parsed.answer_count and rcode == _NOERROR and authoritative:
             # records, but none of the name asked nor of its chain: not an answer, nor NODATA
-            self._dead.add(server)
+            self._mark_dead(server)
             self._failures.append("FORMERR")
             return StepOutcome(Verdict.NEXT_SERVER, "answer section unrelated to the question: unusable, next server")
         if final is not None or chain:
@@ -646,7 +690,7 @@ class Resolution:
     def _lame(self, server: ServerAddr, what: str) -> StepOutcome:
         zone = self.zone
         hold = self.infra.mark_lame(zone, server)
-        self._dead.add(server)
+        self._mark_dead(server)
         self._failures.append("LAME")
         return StepOutcome(Verdict.NEXT_SERVER, f"{what}: lame for {zone} ({hold:g} s), next server")
 
@@ -727,7 +771,7 @@ class Resolution:
         return self._restart(name)
 
     def _restart(self, name: str) -> StepOutcome:
-        if name in self._seen_targets:
+        if name == self.qname or name in self._seen_targets:
             self._fail(ServFail(f"CNAME loop at {name}", name=self.qname, rdtype=self.qtype,
                                 source=SOURCE, rcode="SERVFAIL"))
             return StepOutcome(Verdict.FAILED, f"CNAME loop at {name}")
@@ -735,7 +779,10 @@ class Resolution:
             self._fail(ServFail(f"CNAME chain longer than {self.config.max_cname_hops}",
                                 name=self.qname, rdtype=self.qtype, source=SOURCE, rcode="SERVFAIL"))
             return StepOutcome(Verdict.FAILED, "CNAME chain too long")
-        self._seen_targets.add(name)
+        if isinstance(self._seen_targets, set):
+            self._seen_targets.add(name)
+        else:
+            self._seen_targets = {name}
         self.target = name
         self._enter(self.infra.closest_delegation(name, parent_side=self.qtype == "DS"))
         return StepOutcome(Verdict.ALIAS, f"alias: continuing with {name} from {self.zone}")
@@ -794,6 +841,8 @@ class Resolution:
 
 
 _MAX_RRSETS = 256
+#: what the sets of a resolution hold until something is added (shared, never mutated)
+_NOTHING: frozenset[Any] = frozenset()
 _TTL_LIMIT = 1 << 31
 _FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
