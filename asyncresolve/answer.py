@@ -12,6 +12,12 @@ from .records import AAAARecord, ARecord, CNAMERecord, Record
 Clock = Callable[[], float]
 
 
+def _aged(records: tuple[Record, ...], age: int, cap: int) -> tuple[Record, ...]:
+    # apart from ``Answer.records``: a generator there made its variables closure cells on
+    # every call, the common one (an answer just received) included
+    return tuple(r.with_ttl(max(0, min(r.ttl - age, cap))) for r in records)
+
+
 class Answer:
     """The records of one (name, type) query.
 
@@ -124,8 +130,7 @@ class Answer:
         age = int(self._clock() - self._received_at)
         if age <= 0:
             return self._records
-        cap = self.ttl
-        return tuple(r.with_ttl(max(0, min(r.ttl - age, cap))) for r in self._records)
+        return _aged(self._records, age, self.ttl)
 
     # -- conveniences -----------------------------------------------------------
     @property

@@ -53,7 +53,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future as ThreadFuture
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -313,10 +313,15 @@ class _Channel:
         if deadline < self._sweep_at:
             self._arm(deadline)
         elif len(deadlines) > 2 * len(pending) + _HEAP_SLACK:
-            # Answered queries' entries wait for the sweep; with long deadlines they would pile
-            # up until it comes. Drop them now and then: amortised O(1) per query.
-            self._deadlines = [entry for entry in deadlines if entry[1] in pending]
-            heapq.heapify(self._deadlines)
+            self._prune_deadlines()
+
+    def _prune_deadlines(self) -> None:
+        # Answered queries' entries wait for the sweep; with long deadlines they would pile up
+        # until it comes. Dropped now and then: amortised O(1) per query. (Apart from ``add``:
+        # the comprehension made ``pending`` a closure cell on every query.)
+        pending = self.pending
+        self._deadlines = [entry for entry in self._deadlines if entry[1] in pending]
+        heapq.heapify(self._deadlines)
 
     def _arm(self, when: float) -> None:
         if self._sweep is not None:
@@ -717,12 +722,18 @@ class CaresBackend(Backend):
         if channel is None or channel.loop is not asyncio.get_running_loop():
             channel = await self._start()
         if query.relative and self._search:
-            return await resolvconf.search(
-                query.name, self._search, self._ndots if self._ndots is not None else 1,
-                lambda name: self._ask(channel, replace(query, name=name, relative=False), code),
-                no_tld_query=self._no_tld_query,
-            )
+            return await self._search_list(channel, query, code)
         return await self._ask(channel, query, code)
+
+    def _search_list(self, channel: _Channel, query: Query, code: int) -> Coroutine[Any, Any, Answer]:
+        """``query`` through the search list. A method of its own: a lambda inside ``resolve``
+        made its four variables closure cells on every call, each one more object for the
+        garbage collector to walk while the query is out."""
+        return resolvconf.search(
+            query.name, self._search or (), self._ndots if self._ndots is not None else 1,
+            lambda name: self._ask(channel, replace(query, name=name, relative=False), code),
+            no_tld_query=self._no_tld_query,
+        )
 
     async def _ask(self, channel: _Channel, query: Query, code: int) -> Answer:
         if channel.closed:

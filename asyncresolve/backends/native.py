@@ -234,7 +234,12 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
     build = ARecord if size == 4 else AAAARecord
     if len(values) == 1:
         return Answer(name, rdtype, (build(name, ttl, values[0]),), SOURCE)
-    return Answer(name, rdtype, tuple([build(name, ttl, value) for value in values]), SOURCE, ttl=ttl)
+    return Answer(name, rdtype, _built(build, name, ttl, values), SOURCE, ttl=ttl)
+
+
+def _built(build: Any, name: str, ttl: int, values: list[str]) -> tuple[Record, ...]:
+    # apart from ``usual_answer``: a comprehension there made three closure cells per reply
+    return tuple([build(name, ttl, value) for value in values])
 
 
 def _skip_name(data: bytes, p: int, limit: int) -> int:

@@ -352,7 +352,7 @@ class Transport:
                 loop.add_reader(fd, _read_all, sock, exchange)
             else:
                 # uvloop and other loops: their own datagram transport is cheaper than add_reader
-                transport, _ = await loop.create_datagram_endpoint(lambda: exchange, sock=sock)
+                transport, _ = await loop.create_datagram_endpoint(exchange.itself, sock=sock)
             try:
                 try:
                     if transport is None:
@@ -439,6 +439,11 @@ class _Exchange(asyncio.DatagramProtocol):
         self.question = question
         self.future = future
         self.saw_malformed = False
+
+    def itself(self) -> _Exchange:
+        """The protocol factory of its datagram endpoint (a bound method: a lambda in
+        ``Transport._udp`` made ``exchange`` a closure cell on every query)."""
+        return self
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if self.future.done():
