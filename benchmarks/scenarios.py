@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import inspect
 import os
@@ -183,6 +184,11 @@ async def coalescing(ctx: Context) -> dict[str, Any]:
                 one = time.perf_counter() - started
                 lab.reset_counters()
                 name = f"w{2 * round_ + 1}.coalesce.test"
+                # Both timed parts start from a collected heap: otherwise whichever runs right
+                # after a scenario that left garbage pays for collecting it. (Until 2026-11-26
+                # they did not, and the floor, measured second, sometimes took 110-130 ms
+                # instead of 50: its collections inherited the lookups' garbage.)
+                gc.collect()
                 started = time.perf_counter()
                 answers = await asyncio.gather(*(resolver.resolve(name, "A") for _ in range(ctx.coalesce)))
                 total = time.perf_counter() - started
@@ -190,6 +196,7 @@ async def coalescing(ctx: Context) -> dict[str, Any]:
                 ok = sum(1 for a in answers if a.records[0].address == f"192.0.2.{2 * round_ + 2}")
             finally:
                 await resolver.aclose()
+            gc.collect()
             floor = await _shared_future_floor(ctx.coalesce)
             rounds.append({"one_lookup_s": one, "total_s": total, "floor_s": floor, "upstream_queries": queries,
                            "ok": ok, "coalesced": resolver.stats.coalesced,
