@@ -47,7 +47,7 @@ import enum
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.exception
 import dns.flags
@@ -82,6 +82,7 @@ _AA = dns.flags.AA
 _QR = dns.flags.QR
 _QUERY = dns.opcode.QUERY
 _IN = dns.rdataclass.IN
+_T = TypeVar("_T")
 
 
 # -- actions -------------------------------------------------------------------------------
@@ -293,18 +294,19 @@ class _Parsed:
     @property
     def authority(self) -> list[tuple[str, dns.rrset.RRset]]:
         if self._authority is None:
-            self._authority = [
-                (_text(r.name), _clamp_ttl(r)) for r in self.message.authority[:_MAX_RRSETS] if r.rdclass == _IN
-            ]
+            self._authority = _owned(self.message.authority)
         return self._authority
 
     @property
     def additional(self) -> list[tuple[str, dns.rrset.RRset]]:
         if self._additional is None:
-            self._additional = [
-                (_text(r.name), _clamp_ttl(r)) for r in self.message.additional[:_MAX_RRSETS] if r.rdclass == _IN
-            ]
+            self._additional = _owned(self.message.additional)
         return self._additional
+
+
+def _owned(section: list[dns.rrset.RRset]) -> list[tuple[str, dns.rrset.RRset]]:
+    """The class-IN RRsets of a section (at most _MAX_RRSETS), with their owner names."""
+    return [(_text(r.name), _clamp_ttl(r)) for r in section[:_MAX_RRSETS] if r.rdclass == _IN]
 
 
 class Resolution:
@@ -461,11 +463,7 @@ class Resolution:
 
     def sub_resolved(self, need: NeedSubResolution, result: Answer | ResolveError) -> None:
         """The outcome of a sub-resolution; addresses found go to the infrastructure cache."""
-        done = self._lookups_done
-        if isinstance(done, set):
-            done.add((need.name, need.rdtype))
-        else:
-            self._lookups_done = {(need.name, need.rdtype)}
+        self._lookups_done = _with(self._lookups_done, (need.name, need.rdtype))
         if isinstance(result, Answer):
             addresses = tuple(
                 r.address for r in result.records if isinstance(r, (ARecord, AAAARecord))
@@ -498,11 +496,7 @@ class Resolution:
         self._dead = _NOTHING
 
     def _mark_dead(self, server: ServerAddr) -> None:
-        dead = self._dead
-        if isinstance(dead, set):
-            dead.add(server)
-        else:
-            self._dead = {server}
+        self._dead = _with(self._dead, server)
 
     def _step(self) -> tuple[str, str, bool]:
         """The (qname, qtype, minimised) to send in the current zone."""
@@ -595,10 +589,7 @@ class Resolution:
             text = dns.rcode.to_text(rcode)
             if rcode in (_FORMERR, _NOTIMP) and step.edns and server not in self._no_edns:
                 # RFC 6891 §7: a server that does not know EDNS; ask it once more without
-                if isinstance(self._no_edns, set):
-                    self._no_edns.add(server)
-                else:
-                    self._no_edns = {server}
+                self._no_edns = _with(self._no_edns, server)
                 self._attempts[server] = min(self._attempts.get(server, 1), self.config.max_attempts_per_server - 1)
                 return StepOutcome(Verdict.RETRY, f"{text} to an EDNS query: retrying without EDNS")
             self._failures.append(text)
@@ -779,10 +770,7 @@ class Resolution:
             self._fail(ServFail(f"CNAME chain longer than {self.config.max_cname_hops}",
                                 name=self.qname, rdtype=self.qtype, source=SOURCE, rcode="SERVFAIL"))
             return StepOutcome(Verdict.FAILED, "CNAME chain too long")
-        if isinstance(self._seen_targets, set):
-            self._seen_targets.add(name)
-        else:
-            self._seen_targets = {name}
+        self._seen_targets = _with(self._seen_targets, name)
         self.target = name
         self._enter(self.infra.closest_delegation(name, parent_side=self.qtype == "DS"))
         return StepOutcome(Verdict.ALIAS, f"alias: continuing with {name} from {self.zone}")
@@ -843,6 +831,15 @@ class Resolution:
 _MAX_RRSETS = 256
 #: what the sets of a resolution hold until something is added (shared, never mutated)
 _NOTHING: frozenset[Any] = frozenset()
+
+
+def _with(items: AbstractSet[_T], item: _T) -> set[_T]:
+    """``items`` with ``item`` added: in place once it is a set of its own, a new set while
+    it is still the shared ``_NOTHING``."""
+    if isinstance(items, set):
+        items.add(item)
+        return items
+    return {item}
 _TTL_LIMIT = 1 << 31
 _FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
