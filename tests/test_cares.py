@@ -21,6 +21,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
+from asyncresolve.backends import _fdwatch
 from asyncresolve.backends.base import NotMine, Query
 from asyncresolve.backends.cares import CaresBackend, _server_csv, read_resolv_conf
 from asyncresolve.cache import TTLCache
@@ -348,9 +349,9 @@ async def test_receive_buffer_grows_only_for_sockets_that_carry_many_queries(
         backend = CaresBackend([server], **options)
         try:
             task = asyncio.ensure_future(backend.resolve(query("rcvbuf.cares.test.", "A", timeout=2)))
-            while backend._channel is None or not backend._channel._readers:  # noqa: ASYNC110 - c-ares's own socket callback
+            while backend._channel is None or not backend._channel.readers:  # noqa: ASYNC110 - c-ares's own socket callback
                 await asyncio.sleep(0.005)
-            fd = next(iter(backend._channel._readers))
+            fd = next(iter(backend._channel.readers))
             with socket.socket(fileno=os.dup(fd)) as sock:
                 size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
             task.cancel()
@@ -363,6 +364,48 @@ async def test_receive_buffer_grows_only_for_sockets_that_carry_many_queries(
     else:  # Linux reports twice the size asked (its bookkeeping share), the size capped at rmem_max
         assert isinstance(expected, int)
         assert size == 2 * min(expected, _sysctl("net/core/rmem_max"))
+
+
+@pytest.mark.parametrize("epoll", [True, False], ids=["epoll", "loop-per-socket"])
+async def test_fresh_sockets_cost_no_loop_registration_each(epoll: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh socket every 4 queries: with epoll the loop watches one descriptor for all of
+    them (it watched each socket itself before: an ``add_reader`` and a ``remove_reader`` per
+    socket); the portable fallback still does. Either way, UDP and TCP answers arrive, every
+    closed socket is unwatched, and nothing is watched after ``aclose``."""
+    monkeypatch.setattr(_fdwatch, "EPOLL", epoll)
+    loop = asyncio.get_running_loop()
+    registered: list[int] = []
+    add_reader = loop.add_reader
+
+    def counting_add_reader(fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        if type(getattr(callback, "__self__", None)).__module__.startswith("asyncresolve.backends"):
+            registered.append(fd)
+        add_reader(fd, callback, *args)
+
+    monkeypatch.setattr(loop, "add_reader", counting_add_reader)
+    async with upstream("stub") as (server, lab):
+        backend = CaresBackend([server], edns=False)
+        try:
+            for i in range(40):
+                answer = await backend.resolve(query(f"h{i}.bulk.test.", "A"))
+                assert [r.address for r in answer.records] == [f"10.1.0.{i}"]  # type: ignore[attr-defined]
+            medium = await backend.resolve(query("medium.cares.test.", "TXT"))  # over 512 bytes: TCP
+            assert [r.strings for r in medium.records] == [MEDIUM_STRINGS]  # type: ignore[attr-defined]
+            channel = backend._channel
+            assert channel is not None
+            assert len(channel.readers) <= 2  # the last UDP socket and the TCP connection at most
+            for fd in channel.readers:
+                os.fstat(fd)  # open: a closed socket is no longer watched
+        finally:
+            await backend.aclose()
+        assert ("medium.cares.test.", "tcp") in {(q.name, q.protocol) for q in lab.stub.queries}  # type: ignore[union-attr]
+    assert channel._watch is None
+    if epoll:
+        assert len(registered) == 1
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fstat(registered[0])  # the epoll set is closed with the channel
+    else:
+        assert len(registered) >= 10  # 40 UDP queries, 4 per socket, and a TCP connection
 
 
 def _sysctl(path: str) -> int:

@@ -29,7 +29,10 @@ How it drives c-ares, and why:
   (``loop_mode="thread"``), makes every result cross threads: the callback runs on the
   c-ares thread, contends for the GIL with the loop and needs a wake-up of the loop (we batch
   them). Measured in ``benchmarks/bench_cares.py`` the socket-callback mode is the faster
-  under load (numbers in the module docstring there).
+  under load (numbers in the module docstring there). On Linux the sockets go into an epoll
+  set of ours that the loop watches as one descriptor (``_fdwatch``): c-ares opens a fresh
+  socket every ``udp_max_queries`` queries, and a loop registration per socket cost more
+  than the socket itself.
 * Every query keeps its own deadline: it fails with ``ResolveTimeout`` at ``query.deadline``
   however long c-ares's ``timeout`` x ``tries`` would still wait. The deadlines go into one
   heap per channel swept by a single loop timer armed for the earliest deadline still
@@ -71,7 +74,7 @@ from ..errors import (
     ServFail,
 )
 from ..names import normalize_name
-from . import resolvconf
+from . import _fdwatch, resolvconf
 from .base import Backend, NotMine, Query
 
 try:
@@ -251,8 +254,9 @@ class _Channel:
         self._deadlines: list[tuple[float, int]] = []
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = _NEVER
-        self._readers: set[int] = set()
-        self._writers: set[int] = set()
+        # Made at the first socket c-ares opens (on the loop's thread; ``__init__`` may run in
+        # a worker thread).
+        self._watch: _fdwatch.LoopWatch | _fdwatch.EpollWatch | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._tv = ffi.new("struct timeval *")
         self._ready: collections.deque[tuple[asyncio.Future[Answer], Any]] = collections.deque()
@@ -398,22 +402,20 @@ class _Channel:
     def _on_sock_state(self, fd: int, readable: bool, writable: bool) -> None:
         if self.closed and (readable or writable):
             return
-        loop = self.loop
         try:
-            if readable and fd not in self._readers:
-                loop.add_reader(fd, self._process, fd, _SOCKET_BAD)
-                self._readers.add(fd)
-            elif not readable and fd in self._readers:
-                loop.remove_reader(fd)
-                self._readers.discard(fd)
-            if writable and fd not in self._writers:
-                loop.add_writer(fd, self._process, _SOCKET_BAD, fd)
-                self._writers.add(fd)
-            elif not writable and fd in self._writers:
-                loop.remove_writer(fd)
-                self._writers.discard(fd)
+            watch = self._watch
+            if watch is None:
+                if not (readable or writable):
+                    return
+                watch = self._watch = _fdwatch.watcher(self.loop, self._process, _SOCKET_BAD)
+            watch.set(fd, readable, writable)
         except RuntimeError:  # loop closed under us (finalisation)
             pass
+
+    @property
+    def readers(self) -> set[int]:
+        """The sockets watched for replies now."""
+        return set() if self._watch is None else self._watch.readers
 
     def _process(self, read_fd: int, write_fd: int) -> None:
         lib.ares_process_fd(self.ptr, read_fd, write_fd)
@@ -445,12 +447,7 @@ class _Channel:
                 self._tick.cancel()
                 self._tick = None
             self._destroy_now()
-            for fd in self._readers:
-                self.loop.remove_reader(fd)
-            for fd in self._writers:
-                self.loop.remove_writer(fd)
-            self._readers.clear()
-            self._writers.clear()
+            self._unwatch()
         self._stop_sweep()
         for fut, query, _code in list(self.pending.values()):
             if not fut.done():
@@ -472,13 +469,12 @@ class _Channel:
                 fut.cancel()
         self.pending.clear()
         self._destroy_now()
-        with contextlib.suppress(RuntimeError, ValueError):
-            for fd in self._readers:
-                self.loop.remove_reader(fd)
-            for fd in self._writers:
-                self.loop.remove_writer(fd)
-        self._readers.clear()
-        self._writers.clear()
+        self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     def _stop_sweep(self) -> None:
         if self._sweep is not None:
