@@ -4,8 +4,9 @@ c-ares opens and closes its own sockets and tells us which to watch (``sock_stat
 With a fresh socket every few queries (``udp_max_queries``, RFC 5452) that is one
 ``loop.add_reader`` and one ``loop.remove_reader`` per socket. On asyncio's selector loop each
 pair costs a ``Handle``, a ``SelectorKey`` and a ``KeyError`` raised and caught twice (the
-selector's "not registered yet" path), about 15-20 µs of CPU in all, a quarter of a cold
-lookup's cost at 4 queries per socket. uvloop makes and frees a poll handle each time.
+selector's "not registered yet" path); uvloop makes and frees a poll handle each time. At 4
+queries per socket that was about 7 µs of CPU per lookup (69 -> 62 µs through the
+``Resolver``, 5 runs of each alternated; 88.8 -> 76.9 µs per name in ``asyncresolve bulk``).
 
 ``EpollWatch`` (Linux) keeps the sockets in an epoll set of its own, registered with the loop
 once: adding or removing a socket is one ``epoll_ctl`` from C, and when the loop sees the
