@@ -1,4 +1,5 @@
-"""Watching a C library's sockets from an asyncio loop.
+"""Watching many short-lived sockets from an asyncio loop (c-ares's, and the iterative
+transport's socket per query).
 
 c-ares opens and closes its own sockets and tells us which to watch (``sock_state_cb``).
 With a fresh socket every few queries (``udp_max_queries``, RFC 5452) that is one

@@ -831,6 +831,8 @@ class Resolution:
 _MAX_RRSETS = 256
 #: what the sets of a resolution hold until something is added (shared, never mutated)
 _NOTHING: frozenset[Any] = frozenset()
+_TTL_LIMIT = 1 << 31
+_FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
 
 def _with(items: AbstractSet[_T], item: _T) -> set[_T]:
@@ -840,8 +842,6 @@ def _with(items: AbstractSet[_T], item: _T) -> set[_T]:
         items.add(item)
         return items
     return {item}
-_TTL_LIMIT = 1 << 31
-_FAILED_LOOKUP_TTL = 5.0  # seconds an NS name that could not be resolved is not asked again
 
 
 def _mismatch(response: dns.message.Message, step: SendQuery) -> str | None:

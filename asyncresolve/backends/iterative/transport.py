@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
-import contextlib
 import errno
 import secrets
 import select
@@ -40,6 +39,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ... import wire
+from .._fdwatch import EpollWatch
 from .servers import ServerAddr
 from .wirecheck import sections_hold_together
 
@@ -499,41 +499,32 @@ _HAVE_EPOLL = hasattr(select, "epoll")
 
 
 class _Poller:
-    """An epoll set watched by the loop as one reader: the sockets of the queries in flight.
-
-    Registering a fresh socket is one ``epoll_ctl``; when any is readable the loop calls
-    ``_dispatch``, which reads the sockets that are ready. Level-triggered, so what is
-    not read in one round is reported again.
-    """
+    """The sockets of the queries in flight in one epoll set watched by the loop
+    (``EpollWatch``): registering a fresh socket is one ``epoll_ctl``, and the sockets found
+    ready are read."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, previous: _Poller | None) -> None:
         if previous is not None:
             previous.close()  # it belonged to another (probably closed) loop
         self.loop = loop
-        self.epoll = select.epoll()
         self.waiting: dict[int, tuple[socket.socket, _Exchange]] = {}
-        loop.add_reader(self.epoll.fileno(), self._dispatch)
+        self._watch = EpollWatch(loop, self._ready, -1)
 
     def watch(self, fd: int, sock: socket.socket, exchange: _Exchange) -> None:
-        self.epoll.register(fd, select.EPOLLIN)
+        self._watch.set(fd, True, False)
         self.waiting[fd] = (sock, exchange)
 
     def unwatch(self, fd: int) -> None:
         if self.waiting.pop(fd, None) is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.epoll.unregister(fd)
+            self._watch.set(fd, False, False)
 
-    def _dispatch(self) -> None:
-        waiting = self.waiting
-        for fd, _ in self.epoll.poll(0):
-            entry = waiting.get(fd)
-            if entry is not None:
-                _read_all(*entry)
+    def _ready(self, fd: int, _write_fd: int) -> None:
+        entry = self.waiting.get(fd)
+        if entry is not None:
+            _read_all(*entry)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # the loop may be closed already
-            self.loop.remove_reader(self.epoll.fileno())
-        self.epoll.close()
+        self._watch.close()
         self.waiting.clear()
 
 
