@@ -174,6 +174,8 @@ def test_enough_cases_and_the_shortcut_exercised():
     if COUNTER["examples"] < EXAMPLES:
         import pytest
 
+        if os.environ.get("CI"):  # in CI the whole module runs: too few cases there is a failure
+            pytest.fail(f"only {COUNTER['examples']} property examples ran (at least {EXAMPLES} in CI)")
         pytest.skip("run with the property test of this module (not deselected)")
     print(f"usual-reply shortcut: {COUNTER['cases']} messages checked, {COUNTER['usual']} answered by it")
     assert COUNTER["usual"] > COUNTER["cases"] // 100, COUNTER  # most mutations leave the usual shape
