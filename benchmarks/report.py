@@ -95,7 +95,10 @@ def summary_lines(result: dict[str, Any], level: int) -> list[str]:
             lines.append(f"[{loop_name}] coalescing: {coal['waiters']:,} lookups -> max {coal['upstream_queries_max']} "
                          f"upstream quer{'y' if coal['upstream_queries_max'] == 1 else 'ies'}; "
                          f"{coal['total_s_median'] * 1e3:.1f} ms against floor {coal['floor_s_median'] * 1e3:.1f} ms "
-                         f"+ one lookup {coal['one_lookup_s_median'] * 1e3:.1f} ms (target total <= 2 x floor + one)")
+                         f"+ one lookup {coal['one_lookup_s_median'] * 1e3:.1f} ms = "
+                         f"{coal['ratio_to_floor_plus_one']:.2f} x (target <= 2)" + (
+                             f"; {coal['ratio_to_done_floor_plus_one']:.2f} x the done-future floor "
+                             f"{coal['done_floor_s_median'] * 1e3:.1f} ms" if "done_floor_s_median" in coal else ""))
     iterative = result.get("iterative")
     if iterative and "loops" in iterative:
         for loop_name, by_label in iterative["loops"].items():
@@ -208,13 +211,16 @@ def other_tables(result: dict[str, Any]) -> str:
     if len(rows) > 2:
         out.append("\n".join(rows))
     rows = ["| loop | lookups | upstream queries | total ms | shared-future floor ms | one lookup ms "
-            "| total / (floor + one) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "| total / (floor + one) | done-future floor ms | total / (done floor + one) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for loop_name, scenarios in result["loops"].items():
         coal = scenarios.get("coalesce")
         if coal:
             rows.append(f"| {loop_name} | {coal['waiters']:,} | {coal['upstream_queries_max']} "
                         f"| {coal['total_s_median'] * 1e3:.1f} | {coal['floor_s_median'] * 1e3:.1f} "
-                        f"| {coal['one_lookup_s_median'] * 1e3:.1f} | {coal['ratio_to_floor_plus_one']:.2f} |")
+                        f"| {coal['one_lookup_s_median'] * 1e3:.1f} | {coal['ratio_to_floor_plus_one']:.2f} "
+                        + (f"| {coal['done_floor_s_median'] * 1e3:.1f} | {coal['ratio_to_done_floor_plus_one']:.2f} |"
+                           if "done_floor_s_median" in coal else "| - | - |"))
     if len(rows) > 2:
         out.append("\n".join(rows))
     iterative = result.get("iterative", {})

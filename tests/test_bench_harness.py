@@ -96,3 +96,36 @@ def test_shortcut_scripts_name_contenders_of_the_harness():
         labels = {c.label for c in by_label(script.CONTENDERS)}
         assert labels == {*script.CONTENDERS, BASELINE}
     assert {"Resolver+native", "NativeBackend alone"} <= set(bench_native.CONTENDERS)
+
+
+class _CountingFuture(asyncio.Future[str]):
+    """Notes how many callbacks (suspended waiters) the future has when it gets its result."""
+
+    waiting = -1
+
+    def set_result(self, result: str) -> None:
+        self.waiting = len(self._callbacks or ())  # type: ignore[attr-defined]
+        super().set_result(result)
+
+
+async def test_shared_future_floor_waiters_really_wait():
+    """The coalescing floor is waiters suspended on a pending future, as coalesced callers
+    are. Until 2026-11-26 the future was settled before their first step: none of them
+    suspended, and the floor understated what 10,000 waiters cost."""
+    from benchmarks.scenarios import _done_future_floor, _shared_future_floor
+
+    loop = asyncio.get_running_loop()
+    made: list[_CountingFuture] = []
+
+    def create_future() -> _CountingFuture:
+        made.append(_CountingFuture(loop=loop))
+        return made[-1]
+
+    loop.create_future = create_future  # type: ignore[method-assign]
+    try:
+        assert await _shared_future_floor(500) > 0
+        assert made[-1].waiting == 500
+        assert await _done_future_floor(500) > 0
+        assert made[-1].waiting == 0  # the old floor, kept for comparison: nobody waits
+    finally:
+        del loop.create_future  # type: ignore[method-assign]
