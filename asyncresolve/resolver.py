@@ -59,9 +59,10 @@ def _query_key(name: object, rdtype: object) -> tuple[str, str, str]:
 
 
 def _remember_query_key(name: object, rdtype: object, key: tuple[str, str, str]) -> None:
-    """Memoise a query's key for the hits to come. Only a query found in the cache is
-    remembered: a bulk run's names, each asked once, would fill the memo with garbage (and
-    give the garbage collector seven more objects to walk per name)."""
+    """Memoise a query's key for the hits to come. Only a query found in the cache, or
+    joining a lookup in flight, is remembered: a bulk run's names, each asked once, would
+    fill the memo with garbage (and give the garbage collector seven more objects to walk
+    per name)."""
     if name.__class__ is str and rdtype.__class__ is str:
         if len(_query_keys) >= 65_536:
             _query_keys.clear()
@@ -148,9 +149,9 @@ class Resolver:
             key = _query_key(name, rdtype)
             if entries is not None:
                 entry = entries.get(key)
-                if entry is not None:
+                if entry is not None or key in self._coalescer._inflight:  # asked again
                     _remember_query_key(name, rdtype, key)
-            elif self._cache is not None and key in self._cache:
+            elif (self._cache is not None and key in self._cache) or key in self._coalescer._inflight:
                 _remember_query_key(name, rdtype, key)
         else:
             if entries is not None:

@@ -170,6 +170,48 @@ async def test_patient_waiters_restart_once_and_share_the_new_lookup(scripted):
         assert len(r._coalescer) == 0
 
 
+async def test_patient_waiters_share_one_restart_and_each_keeps_its_own_deadline(scripted):
+    """After the hasty lookup runs out of time, the waiters with time left share one new
+    lookup; one whose deadline comes before the answer still times out at its own."""
+    backend = scripted(table={("late.test.", "A"): "192.0.2.8"}, delay=0.3)
+    async with Resolver([backend], cache=None) as r:
+        loop = asyncio.get_running_loop()
+        hasty = asyncio.ensure_future(r.resolve("late.test", timeout=0.05))
+        await asyncio.sleep(0)
+        started = loop.time()
+        middle = asyncio.ensure_future(r.resolve("late.test", timeout=0.2))
+        patient = asyncio.ensure_future(r.resolve("late.test", timeout=3))
+        with pytest.raises(ResolveTimeout):
+            await hasty
+        with pytest.raises(ResolveTimeout):
+            await middle
+        assert loop.time() - started >= 0.19
+        assert not patient.done()  # the restarted lookup goes on for it
+        assert (await patient).addresses == ["192.0.2.8"]
+        assert len(backend.calls) == 2
+        assert len(r._coalescer) == 0
+
+
+async def test_a_joined_caller_waits_on_a_future_of_its_own_in_its_own_frame(scripted):
+    """What a joined caller costs: one future, no coroutine of the coalescer's; and its
+    query's key is memoised for the callers after it."""
+    from asyncresolve.resolver import _query_keys
+
+    backend = scripted(table={("joined.test.", "A"): "192.0.2.9"}, delay=0.05)
+    async with Resolver([backend]) as r:
+        owner = asyncio.ensure_future(r.resolve("joined.test"))
+        await asyncio.sleep(0)
+        (key,) = r._coalescer._inflight
+        joined = r._coalescer.run(key, r._fetch, 1.0)
+        assert isinstance(joined, asyncio.Future)
+        second = asyncio.ensure_future(r.resolve("joined.test"))
+        await asyncio.sleep(0)
+        assert ("joined.test", "A") in _query_keys
+        assert [(await x).addresses for x in (owner, joined, second)] == [["192.0.2.9"]] * 3
+        assert len(backend.calls) == 1
+        assert r.stats.coalesced == 2
+
+
 async def test_waiter_with_a_shorter_deadline_still_times_out_on_its_own(scripted):
     backend = scripted(table={("late.test.", "A"): "192.0.2.8"}, delay=0.3)
     async with Resolver([backend]) as r:
