@@ -241,19 +241,17 @@ class Coalescer:
             return
         loop = _get_running_loop()
         lookup = self._inflight.get(key)
+        fresh = lookup is None
         if lookup is None:
-            lookup = _Lookup(self, key, max(deadline for _, deadline in patient))
-            for fut, deadline in patient:
-                lookup.add(fut, deadline, loop)
-            self._inflight[key] = lookup
+            lookup = self._inflight[key] = _Lookup(self, key, max(deadline for _, deadline in patient))
+        for fut, deadline in patient:
+            lookup.add(fut, deadline, loop)
+        if fresh:
             try:
                 lookup.task = loop.create_task(lookup.drive(fetch))
             except BaseException:
                 lookup.cancelled()
                 raise
-        else:
-            for fut, deadline in patient:
-                lookup.add(fut, deadline, loop)
 
     async def aclose(self) -> None:
         self._closed = True
