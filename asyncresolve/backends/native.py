@@ -13,20 +13,24 @@ How it is fast:
   authoritative server's NS records and glue besides) becomes the ``Answer`` straight from
   the bytes (``usual_answer``); other replies are read by the fast parser, and anything it
   declines goes to dnspython.
-* A small pool of non-blocking UDP sockets per address family is watched with the loop's
-  reader callbacks (``loop.add_reader``): no transport or protocol object per query, one
-  ``recvfrom`` per datagram, and the reply is turned into the ``Answer`` inside the callback.
+* A small pool of non-blocking UDP sockets per server, each connected to it, is watched with
+  the loop's reader callbacks (``loop.add_reader``): no transport or protocol object per
+  query, one ``send`` and one ``recv`` per datagram (no address to pass or to build), and the
+  reply is turned into the ``Answer`` inside the callback.
 * Retransmission timers are one deque per backend of 5 ms slots, each a dict of the queries
   whose first try expires in it (every first try has the same timeout, so slots come in
   order), swept by one timer; a query leaves its slot when it is answered, so nothing of it
-  outlives its lookup (no work for the garbage collector's young generations); deadlines
-  shorter than a try, and retries, go to a heap.
+  outlives its lookup (no work for the garbage collector's young generations). A first try
+  whose deadline comes before its timeout (a bulk run's single try) waits in the slot just
+  before the deadline, and only if it is still unanswered then goes to a heap for the exact
+  time; retries, and slots that would come out of order, go to the heap.
 
 Forgery resistance (RFC 5452): every socket is bound to a random port and replaced by a
 fresh random-port socket after ``udp_max_queries`` queries; IDs are random (from the
 OS's CSPRNG), the question's case is randomised (0x20, on by default) and a reply counts
-only if it comes from the server's address and port, has QR set, opcode QUERY, the
-query's ID and its question byte for byte. Anything else is counted and ignored.
+only if it comes from the server's address and port (the kernel drops anything else: the
+socket is connected), has QR set, opcode QUERY, the query's ID and its question byte for
+byte. Anything else is counted and ignored.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import dns.rcode
 import dns.rdatatype
@@ -103,16 +107,28 @@ class NativeStats:
 Server = tuple[str, int]
 
 
+class Outcome(Protocol):
+    """Where ``NativeBackend.begin`` delivers a lookup's outcome (future-like, never raising)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, outcome: Any) -> None: ...
+
+    def set_exception(self, error: BaseException) -> None: ...
+
+
 class _Pending:
     """One query in flight."""
 
-    __slots__ = ("attempt", "first", "future", "plain", "qid", "qname_wire", "qtype", "query", "question",
-                 "server", "slot", "sock", "wire")
+    __slots__ = ("attempt", "express", "first", "future", "plain", "qid", "qname_wire", "qtype", "query",
+                 "question", "server", "slot", "sock", "wire")
 
-    def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any]) -> None:
+    def __init__(self, query: Query, qtype: int, future: asyncio.Future[Any] | Outcome) -> None:
         self.query = query
         self.qtype = qtype
         self.future = future
+        #: started by ``begin``: nobody awaits it, so the backend finishes it (TCP included)
+        self.express = False
         self.attempt = 0
         self.first = 0  # index of the first server asked (rotate)
         self.qid = 0
@@ -361,7 +377,7 @@ class NativeBackend(Backend):
     :param rotate: start each query at the next server instead of the first.
     :param edns_payload: EDNS0 UDP payload size advertised (1232); 0 sends no OPT record.
     :param use_0x20: randomise the case of the query name and require it echoed exactly.
-    :param sockets: UDP sockets per address family (each on its own random port).
+    :param sockets: UDP sockets per server (each on its own random port, connected to the server).
     :param udp_max_queries: queries per socket before it is replaced by a fresh random-port one.
     :param receive_buffer: ``SO_RCVBUF`` of the sockets (replies come in bursts).
     """
@@ -406,16 +422,18 @@ class NativeBackend(Backend):
         self._random = wire.RandomSource()
         self.stats = NativeStats()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pools: dict[int, list[_Socket]] = {}
+        self._pools: dict[Server, list[_Socket]] = {}  # per server: each socket is connected to one
         self._all: set[_Socket] = set()
         self._turn = itertools.count()
         self._first = itertools.count()
-        # first tries: (slot number, {pending: attempt}) in order; a slot expires at number * granularity
+        # first tries: (slot number, {pending: attempt, or ~attempt for a deadline's slot}) in order;
+        # a slot expires at number * granularity
         self._slots: collections.deque[tuple[int, dict[_Pending, int]]] = collections.deque()
         self._early: list[tuple[float, int, int, _Pending]] = []  # heap: expiries before the next try's
         self._seq = itertools.count()
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = 0.0
+        self._tcp_tasks: set[asyncio.Task[None]] = set()  # the TCP retries of ``begin``'s lookups
         self._closed = False
 
     # -- the Backend protocol -------------------------------------------------------------
@@ -468,6 +486,52 @@ class NativeBackend(Backend):
             return result
         raise result
 
+    def begin(self, query: Query, outcome: Outcome, loop: asyncio.AbstractEventLoop) -> bool:
+        """Send ``query`` now and hand its outcome to ``outcome`` (``asyncresolve.bulk``'s express
+        lane): the lookup without a coroutine or a future of its own.
+
+        ``outcome`` is called once, from a reader callback or a timer of the loop (it must not
+        raise), with the ``Answer`` or the ``ResolveError`` that ``resolve`` would have
+        returned or raised: a truncated reply is retried over TCP in a task of the backend's.
+        False, with nothing sent, when the lookup cannot start this way (closed, another loop
+        than the one the sockets belong to, servers not read yet, a type ``resolve`` refuses):
+        ``resolve`` is the way then.
+        """
+        if self._closed or loop is not self._loop or self._servers is None or query.rdtype in UNSUPPORTED_TYPES:
+            return False
+        pending = _Pending(query, _code(query.rdtype), outcome)
+        pending.express = True
+        self.stats.queries += 1
+        if self.rotate:
+            pending.first = next(self._first) % len(self._servers)
+        self._send(pending, loop.time())
+        return True
+
+    @staticmethod
+    def _finished(pending: _Pending) -> None:
+        """An express lookup is settled: out of its timer slot, its queued timer entries stale."""
+        slot = pending.slot
+        if slot is not None:
+            slot.pop(pending, None)
+            pending.slot = None
+        pending.attempt = -1
+        # a deadline's heap entry stays queued until it expires: it keeps neither the outcome
+        # nor the message (the ignores: never read again)
+        pending.future = pending.wire = None  # type: ignore[assignment]
+
+    async def _tcp_then_deliver(self, pending: _Pending) -> None:
+        query = pending.query
+        try:
+            result = await self._tcp(pending)
+        except asyncio.CancelledError:  # aclose
+            result = ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
+        if self._closed:
+            result = ResolverClosed("the native backend was closed", name=query.name, source=SOURCE)
+        outcome = pending.future
+        self._finished(pending)
+        if not outcome.done():
+            outcome.set_result(result)
+
     async def aclose(self) -> None:
         """Fail what is in flight with ``ResolverClosed`` and close the sockets."""
         self._closed = True
@@ -502,8 +566,11 @@ class NativeBackend(Backend):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        for task in self._tcp_tasks:
+            task.cancel()
 
-    def _open_socket(self, family: int) -> _Socket:
+    def _open_socket(self, server: Server) -> _Socket:
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -511,6 +578,9 @@ class NativeBackend(Backend):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
             _bind_random(sock, family, self._random)
+            # Connected: the kernel delivers only the server's datagrams (from its address and
+            # port) and send/recv carry no address; c-ares connects its UDP sockets too.
+            sock.connect(server)
             usock = _Socket(sock)
             assert self._loop is not None
             self._loop.add_reader(usock.fd, self._on_readable, usock)
@@ -529,23 +599,23 @@ class NativeBackend(Backend):
                 self._loop.remove_reader(usock.fd)
             usock.sock.close()
 
-    def _grow_pool(self, family: int) -> _Socket:
+    def _grow_pool(self, server: Server) -> _Socket:
         """A new socket for a pool not yet full (made on first use)."""
-        pool = self._pools.get(family)
+        pool = self._pools.get(server)
         if pool is None:
-            pool = self._pools[family] = []
-        usock = self._open_socket(family)
+            pool = self._pools[server] = []
+        usock = self._open_socket(server)
         pool.append(usock)
         return usock
 
-    def _replace(self, pool: list[_Socket], index: int, family: int) -> _Socket:
+    def _replace(self, pool: list[_Socket], index: int, server: Server) -> _Socket:
         """A fresh random-port socket in place of one that carried its ``udp_max_queries``;
         the old one closes when its last query is answered."""
         usock = pool[index]
         usock.retired = True
         if not usock.pending:
             self._close_socket(usock)
-        usock = pool[index] = self._open_socket(family)
+        usock = pool[index] = self._open_socket(server)
         return usock
 
     # -- sending and timers ------------------------------------------------------------------
@@ -554,15 +624,14 @@ class NativeBackend(Backend):
         assert servers is not None
         attempt = pending.attempt
         server = servers[(pending.first + attempt) % len(servers)]
-        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        pool = self._pools.get(family)
+        pool = self._pools.get(server)
         if pool is not None and len(pool) == self._pool_size:
             index = next(self._turn) % len(pool)
             usock = pool[index]
             if usock.used >= self._max_uses:
-                usock = self._replace(pool, index, family)
+                usock = self._replace(pool, index, server)
         else:
-            usock = self._grow_pool(family)
+            usock = self._grow_pool(server)
         usock.used += 1
         random = self._random
         by_id = usock.pending
@@ -583,7 +652,11 @@ class NativeBackend(Backend):
         pending.sock = usock
         pending.wire = message = self._template.render_question(qid, question)
         try:
-            usock.sock.sendto(message, server)
+            try:
+                usock.sock.send(message)
+            except ConnectionRefusedError:
+                # the ICMP error of an earlier datagram, reported (and cleared) by this call
+                usock.sock.send(message)
         except OSError as exc:
             self._settle(pending, NetworkError(f"{server[0]}#{server[1]}: {exc}", name=pending.query.name,
                                                rdtype=pending.query.rdtype, source=SOURCE))
@@ -593,21 +666,29 @@ class NativeBackend(Backend):
         # the try's timeout doubles at every round through the servers
         expires = now + self.timeout * (1 << (attempt // len(servers)))
         deadline = pending.query.deadline
-        if deadline < expires or attempt:
-            heapq.heappush(self._early, (min(deadline, expires), next(self._seq), attempt, pending))
-            self._arm(min(deadline, expires))
-        else:
-            number = -int(-expires // _SWEEP_GRANULARITY)  # rounded up: a slot expires at its end
-            slots = self._slots
-            if slots and slots[-1][0] == number:
-                slot = slots[-1][1]
+        slots = self._slots
+        if not attempt:
+            if deadline >= expires:
+                number = -int(-expires // _SWEEP_GRANULARITY)  # rounded up: a slot expires at its end
+                mark = 0  # the first try's attempt
             else:
-                slot = {}
-                slots.append((number, slot))
-            slot[pending] = attempt
-            pending.slot = slot
-            if self._sweeper is None or number * _SWEEP_GRANULARITY < self._sweep_at:
-                self._arm(number * _SWEEP_GRANULARITY)
+                # the deadline comes first (a bulk run's one try): the slot before it, which
+                # hands the query to the heap for the last milliseconds if it is still waiting
+                number = int(deadline // _SWEEP_GRANULARITY)
+                mark = ~0
+            if not slots or slots[-1][0] <= number:  # slots stay in order
+                if slots and slots[-1][0] == number:
+                    slot = slots[-1][1]
+                else:
+                    slot = {}
+                    slots.append((number, slot))
+                slot[pending] = mark
+                pending.slot = slot
+                if self._sweeper is None or number * _SWEEP_GRANULARITY < self._sweep_at:
+                    self._arm(number * _SWEEP_GRANULARITY)
+                return
+        heapq.heappush(self._early, (min(deadline, expires), next(self._seq), attempt, pending))
+        self._arm(min(deadline, expires))
 
     def _arm(self, when: float) -> None:
         if self._sweeper is not None:
@@ -625,9 +706,15 @@ class NativeBackend(Backend):
         slots = self._slots
         while slots and slots[0][0] * _SWEEP_GRANULARITY <= now:
             _, slot = slots.popleft()
-            for pending, attempt in list(slot.items()):
+            for pending, mark in list(slot.items()):
+                attempt = mark if mark >= 0 else ~mark
                 if pending.attempt == attempt and not pending.future.done():
-                    self._expire(pending, now)
+                    deadline = pending.query.deadline
+                    if mark < 0 and now < deadline:  # a deadline's slot: the exact time from the heap
+                        pending.slot = None
+                        heapq.heappush(self._early, (deadline, next(self._seq), attempt, pending))
+                    else:
+                        self._expire(pending, now)
         early = self._early
         while early and early[0][0] <= now:
             _, _, attempt, pending = heapq.heappop(early)
@@ -665,32 +752,31 @@ class NativeBackend(Backend):
         self._unregister(pending)
         pending.attempt = -1  # its timer entries are stale now
 
-    @staticmethod
-    def _settle(pending: _Pending, result: Any) -> None:
+    def _settle(self, pending: _Pending, result: Any) -> None:
         future = pending.future
         if not future.done():
             future.set_result(result)
+        if pending.express:
+            self._finished(pending)
 
     # -- receiving -------------------------------------------------------------------------
     def _on_readable(self, usock: _Socket) -> None:
-        recvfrom = usock.sock.recvfrom
+        recv = usock.sock.recv
         pending_by_id = usock.pending
         stats = self.stats
         while True:
             try:
-                data, addr = recvfrom(65535)
+                data = recv(65535)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                continue  # an ICMP error queued on the socket: the try's timer handles it
+                continue  # an ICMP error (the server's port unreachable): the try's timer handles it
             if len(data) < 12:
                 stats.ignored += 1
                 continue
             pending = pending_by_id.get((data[0] << 8) | data[1])
             if (
-                pending is None
-                or addr[1] != pending.server[1]
-                or addr[0] != pending.server[0]
+                pending is None  # (the kernel checked the source: the socket is connected to the server)
                 or data[2] & 0xF8 != 0x80  # QR set, opcode QUERY
                 or data[4:6] != b"\0\1"
                 or data[12:12 + len(pending.question)] != pending.question
@@ -707,6 +793,8 @@ class NativeBackend(Backend):
                     future = pending.future
                     if not future.done():
                         future.set_result(answer)
+                    if pending.express:
+                        self._finished(pending)
                     continue
             self._receive(pending, data)
         if usock.retired and not usock.pending:
@@ -715,7 +803,18 @@ class NativeBackend(Backend):
     def _receive(self, pending: _Pending, data: bytes) -> None:
         if data[2] & 0x02:  # TC: the whole answer over TCP
             self.stats.truncated += 1
-            self._settle(pending, _TRUNCATED)
+            if not pending.express:
+                self._settle(pending, _TRUNCATED)  # resolve() runs the TCP exchange in its own frame
+                return
+            slot = pending.slot  # no UDP retry, no UDP timeout from here on: _tcp keeps the deadline
+            if slot is not None:
+                slot.pop(pending, None)
+                pending.slot = None
+            pending.attempt = -1
+            assert self._loop is not None
+            task = self._loop.create_task(self._tcp_then_deliver(pending))
+            self._tcp_tasks.add(task)
+            task.add_done_callback(self._tcp_tasks.discard)
             return
         response = self._parse(data)
         if response is None:

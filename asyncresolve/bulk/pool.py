@@ -148,8 +148,7 @@ class PoolBackend(Backend):
                 async with asyncio.timeout_at(query.deadline):
                     answer = await backend.resolve(query)
         except ResolveError as error:
-            failed = isinstance(error, ResolveTimeout) or (isinstance(error, ServFail) and error.rcode == "SERVFAIL")
-            self._tally(upstream, failed)
+            self._tally(upstream, counts_against(error))
             raise
         except TimeoutError:
             self._tally(upstream, True)
@@ -196,6 +195,12 @@ class PoolBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<PoolBackend {', '.join(u.address for u in self.upstreams)}>"
+
+
+def counts_against(error: ResolveError) -> bool:
+    """Whether ``error`` counts against the server's health (a timeout or a SERVFAIL; not a
+    REFUSED, and not an answer about the name)."""
+    return isinstance(error, ResolveTimeout) or (isinstance(error, ServFail) and error.rcode == "SERVFAIL")
 
 
 def _with_port(server: str, port: int) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidName, InvalidQuery, ResolveError
 from ..names import normalize_name, normalize_rdtype
+from .express import ExpressLane
 from .limiter import TokenBucket
 from .pool import current_upstream
 from .result import DEFAULT_RETRY_ON, FINAL_STATUSES, INVALID, NOERROR, BulkResult, status_of
@@ -165,6 +166,7 @@ class BulkRun:
         self._stopping = False
         self._outbox: _Outbox | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lane: ExpressLane | None = None
 
     def stop(self) -> None:
         """Finish early: what is already complete is still yielded, nothing new is sent.
@@ -182,6 +184,7 @@ class BulkRun:
             raise RuntimeError("a BulkRun is iterated once")
         self._started = True
         loop = self._loop = asyncio.get_running_loop()
+        self._lane = ExpressLane.of(self.resolver, loop)
         box = self._outbox = _Outbox(loop, 2 * self.concurrency)
         tasks: list[asyncio.Task[None]] = []
         if isinstance(self.names, AsyncIterable):
@@ -273,6 +276,7 @@ class BulkRun:
             self.skipped += 1
             return None
         resolver = self.resolver
+        lane = self._lane
         # asyncio.get_running_loop() costs a getpid() system call (CPython 3.11): once per run
         loop = self._loop or asyncio.get_running_loop()
         started = 0.0
@@ -291,7 +295,8 @@ class BulkRun:
                 try:
                     # The normalised name, with its final dot: a bulk list holds absolute names,
                     # never relative ones for a search list to complete.
-                    answer = await resolver.resolve(name, rdtype, self.timeout)
+                    sent = lane.start(name, rdtype, self.timeout, upstream) if lane is not None else None
+                    answer = await (sent if sent is not None else resolver.resolve(name, rdtype, self.timeout))
                 except ResolveError as error:
                     _drop_tracebacks(error)
                     status = status_of(error)

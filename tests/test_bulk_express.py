@@ -1,0 +1,254 @@
+"""The bulk runner's express lane (``asyncresolve.bulk.express``): a miss sent straight to the
+native backend gives what the full ``Resolver.resolve`` path gives -- results, errors,
+statistics, cache, pool tallies -- over the whole lab and its faults, and keeps the
+coalescer's promises to callers who join it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from native_lab import LAB_QUESTIONS, LAB_ZONES
+
+from asyncresolve import Resolver, TTLCache
+from asyncresolve.backends import NativeBackend
+from asyncresolve.bulk import PoolBackend
+from asyncresolve.bulk.express import ExpressLane
+from asyncresolve.errors import ResolveError, ResolverClosed
+from asyncresolve.testing import DNSLab
+
+
+def native_pool(server: str, timeout: float) -> PoolBackend:
+    """What ``asyncresolve bulk --backends native`` builds for one server."""
+    return PoolBackend([server], timeout=timeout,
+                       backend_factory=lambda address, t: NativeBackend([address], timeout=t, tries=1))
+
+
+def stub(lab: DNSLab) -> str:
+    return f"{lab.stub_server[0]}:{lab.stub_server[1]}"
+
+
+def error_summary(error: ResolveError | None) -> tuple[Any, ...] | None:
+    if error is None:
+        return None
+    soa = getattr(error, "soa", None)
+    attempts = getattr(error, "attempts", None)
+    return (type(error).__name__, str(error), error.source, getattr(error, "ttl", None),
+            soa.text if soa is not None else None,
+            tuple((name, type(e).__name__) for name, e in attempts) if attempts is not None else None)
+
+
+def answer_summary(answer: Any) -> tuple[Any, ...] | None:
+    if answer is None:
+        return None
+    return (tuple(sorted(r.text for r in answer.records)), answer.ttl, answer.canonical_name,
+            tuple(c.text for c in answer.cname_chain), answer.source, answer.from_cache, answer.ttl_known)
+
+
+def result_summary(result: Any) -> tuple[Any, ...]:
+    return (result.name, result.rdtype, result.status, answer_summary(result.answer), error_summary(result.error),
+            result.source, result.resolver, result.tries)
+
+
+def stats_summary(resolver: Resolver) -> dict[str, Any]:
+    snapshot = resolver.stats.snapshot()
+    backends = {}
+    for name, figures in snapshot.pop("backends").items():
+        backends[name] = {k: figures[k] for k in ("answers", "negatives", "errors", "passes", "crashes")}
+        backends[name]["latencies"] = figures["latency"]["count"]
+    return {"backends": backends, **{k: v for k, v in snapshot.items() if k in (
+        "queries", "cache_hits", "cache_misses", "coalesced", "upstream_lookups", "errors", "crashes")}}
+
+
+def cache_summary(cache: TTLCache) -> list[tuple[Any, ...]]:
+    rows = []
+    for key, entry in cache._entries.items():
+        value = entry.value
+        kind = answer_summary(value) if hasattr(value, "records") else error_summary(value.error())
+        rows.append((key, kind, round(entry.expires_at - entry.stale_until, 3)))
+    return sorted(rows, key=repr)
+
+
+class BeginCounter:
+    """Counts the lookups ``NativeBackend.begin`` took (the lane) and declined."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.taken = self.declined = 0
+        original = NativeBackend.begin
+
+        def counting(backend: NativeBackend, *args: Any) -> bool:
+            taken = original(backend, *args)
+            if taken:
+                self.taken += 1
+            else:
+                self.declined += 1
+            return taken
+
+        monkeypatch.setattr(NativeBackend, "begin", counting)
+
+
+async def bulk_run(server: str, questions: list[tuple[str, str]], *, lane: bool, timeout: float = 3.0,
+                   monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[list[Any], dict[str, Any], Any, Any]:
+    with monkeypatch.context() as patch:
+        if not lane:
+            patch.setattr(ExpressLane, "of", classmethod(lambda cls, resolver, loop: None))
+        pool = native_pool(server, timeout)
+        async with Resolver([pool], cache=TTLCache(), timeout=timeout) as resolver:
+            results = [r async for r in resolver.resolve_many(questions, concurrency=500, timeout=timeout, **options)]
+            tallies = [(u.address, u.total_queries, u.failures, u.backend.stats.tcp_queries) for u in pool.upstreams]
+            return ([result_summary(r) for r in results], stats_summary(resolver), cache_summary(resolver.cache),
+                    tallies)
+
+
+@pytest.mark.parametrize("faults", [{}, {"truncate": True}, {"servfail": True}, {"refuse": True}],
+                         ids=["clean", "truncated", "servfail", "refused"])
+async def test_the_lane_gives_what_the_full_path_gives_over_the_lab(faults, monkeypatch):
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        for key, value in faults.items():
+            setattr(lab.stub.faults, key, value)
+        questions = list(LAB_QUESTIONS)  # duplicates in another case included: they join each other
+        counter = BeginCounter(monkeypatch)
+        fast = await bulk_run(stub(lab), questions, lane=True, monkeypatch=monkeypatch, retries=0)
+        taken = counter.taken
+        full = await bulk_run(stub(lab), questions, lane=False, monkeypatch=monkeypatch, retries=0)
+    assert counter.taken == taken, "the full path never begins a lookup"
+    # all but the first name, which binds the backend to the loop through the full path
+    assert taken >= len({(n.lower(), t) for n, t in questions}) - 1
+    results_fast, stats_fast, cache_fast, tallies_fast = fast
+    results_full, stats_full, cache_full, tallies_full = full
+    assert Counter(results_fast) == Counter(results_full)
+    assert stats_fast == stats_full
+    assert cache_fast == cache_full
+    assert tallies_fast == tallies_full
+    statuses = Counter(r[2] for r in results_fast)
+    if not faults or faults.get("truncate"):
+        assert {"NOERROR", "NXDOMAIN", "NODATA"} <= set(statuses), statuses
+    if faults.get("truncate"):
+        assert tallies_fast[0][3] > 0  # over TCP, from the backend's own task
+
+
+async def test_timeouts_and_retries_through_the_lane(monkeypatch):
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        lab.stub.faults.drop_rate = 1.0
+        questions = [("www.example.test.", "A"), ("mail.example.test.", "MX"), ("missing.example.test.", "A")]
+        counter = BeginCounter(monkeypatch)
+        fast = await bulk_run(stub(lab), questions, lane=True, timeout=0.2, monkeypatch=monkeypatch, retries=1,
+                              backoff=0.01)
+        full = await bulk_run(stub(lab), questions, lane=False, timeout=0.2, monkeypatch=monkeypatch, retries=1,
+                              backoff=0.01)
+    assert counter.taken >= 4  # the retries too
+    assert Counter(fast[0]) == Counter(full[0])
+    assert {r[2] for r in fast[0]} == {"TIMEOUT"}
+    assert {r[7] for r in fast[0]} == {2}
+    assert fast[1:] == full[1:]
+    assert fast[3][0][1:3] == (6, 6)  # the pool counted every timeout against the server
+
+
+async def lane_in_flight(lab: DNSLab, resolver: Resolver, name: str, timeout: float,
+                         **faults: float) -> asyncio.Task[list[Any]]:
+    """A one-name bulk run whose lookup is in the lane (after a first name bound the backend),
+    the server given ``faults`` once the backend is bound."""
+    await resolver.resolve("www.example.test.", "AAAA")  # binds the backend to this loop
+    for fault, value in faults.items():
+        setattr(lab.stub.faults, fault, value)
+    run = asyncio.create_task(_collect(resolver.resolve_many([name], timeout=timeout, retries=0)))
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if (name, "A", "IN") in resolver._coalescer._inflight:
+            return run
+    raise AssertionError("the lookup never went in flight")
+
+
+async def _collect(results: Any) -> list[Any]:
+    return [r async for r in results]
+
+
+async def test_a_caller_asking_the_same_name_joins_the_lanes_lookup(monkeypatch):
+    counter = BeginCounter(monkeypatch)
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)], timeout=2.0) as resolver:
+        before = lab.stub.query_count
+        run = await lane_in_flight(lab, resolver, "www.example.test.", 2.0, delay=0.2)
+        joined = await resolver.resolve("www.example.test.", "A")
+        (result,) = await run
+        assert lab.stub.query_count - before == 2  # the AAAA that bound the backend, and one A
+    assert counter.taken == 1
+    assert result.status == "NOERROR"
+    assert result.answer is joined  # the lookup's own answer, shared
+    assert resolver.stats.coalesced == 1
+    assert sorted(joined.addresses) == ["192.0.2.10", "192.0.2.11"]
+
+
+async def test_a_patient_joiner_outlives_the_lanes_timeout(monkeypatch):
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 1.0)], timeout=2.0) as resolver:
+        run = await lane_in_flight(lab, resolver, "www.example.test.", 0.3, drop_rate=1.0)
+        joined = asyncio.create_task(resolver.resolve("www.example.test.", "A", timeout=2.0))
+        await asyncio.sleep(0.05)
+        lab.stub.faults.drop_rate = 0.0  # the lane's query is lost; the restarted one is answered
+        (result,) = await run
+        assert result.status == "TIMEOUT"
+        assert result.tries == 1
+        answer = await joined
+    assert sorted(answer.addresses) == ["192.0.2.10", "192.0.2.11"]
+    assert resolver.stats.coalesced == 1
+
+
+async def test_closing_fails_the_lanes_lookups_and_their_joiners_with_resolver_closed():
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        resolver = Resolver([native_pool(stub(lab), 2.0)], timeout=2.0)
+        run = await lane_in_flight(lab, resolver, "www.example.test.", 2.0, delay=5.0)
+        joined = asyncio.create_task(resolver.resolve("www.example.test.", "A"))
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(resolver.aclose(), 2.0)
+        with pytest.raises(ResolverClosed):
+            await asyncio.wait_for(joined, 2.0)
+        (result,) = await asyncio.wait_for(run, 2.0)
+    assert result.status == "CLOSED"
+    assert not resolver._coalescer._inflight
+
+
+@pytest.mark.backend_crash_expected
+async def test_a_bug_while_finishing_a_lookup_is_a_counted_crash_not_a_dead_reader(monkeypatch):
+    async with DNSLab(LAB_ZONES, seed=5) as lab, \
+            Resolver([native_pool(stub(lab), 2.0)], cache=TTLCache(), timeout=2.0) as resolver:
+        original = TTLCache.store_answer
+
+        def store(cache: TTLCache, key: Any, answer: Any) -> Any:
+            if key[0] == "mx1.example.test.":
+                raise RuntimeError("boom")
+            return original(cache, key, answer)
+
+        monkeypatch.setattr(TTLCache, "store_answer", store)
+        await resolver.resolve("example.test.", "SOA")  # binds the backend to this loop
+        names = ["www.example.test.", "mail.example.test.", "alias.example.test.", "mx1.example.test."]
+        results = {r.name: r async for r in resolver.resolve_many(names, retries=0)}
+    assert results["mx1.example.test."].status == "ERROR"
+    assert "boom" in str(results["mx1.example.test."].error)
+    assert [r.status for n, r in sorted(results.items()) if n != "mx1.example.test."] == ["NOERROR", "NODATA",
+                                                                                      "NOERROR"]
+    assert resolver.stats.crashes == 1
+    assert not resolver._coalescer._inflight
+
+
+async def test_the_lane_is_used_only_where_it_gives_the_same(monkeypatch):
+    from asyncresolve.backends import CaresBackend
+
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        loop = asyncio.get_running_loop()
+        native = NativeBackend([stub(lab)])
+        cases = {
+            "native alone": (Resolver([native]), True),
+            "a pool of native backends": (Resolver([native_pool(stub(lab), 1.0)]), True),
+            "no cache": (Resolver([native_pool(stub(lab), 1.0)], cache=None), True),
+            "a chain of two": (Resolver([NativeBackend([stub(lab)]), CaresBackend([stub(lab)])]), False),
+            "c-ares": (Resolver([PoolBackend([stub(lab)])]), False),
+            "a rate per server": (Resolver([PoolBackend([stub(lab)], rate_per_server=10.0,
+                                                        backend_factory=lambda a, t: NativeBackend([a]))]), False),
+        }
+        try:
+            for label, (resolver, expected) in cases.items():
+                assert (ExpressLane.of(resolver, loop) is not None) is expected, label
+        finally:
+            for resolver, _ in cases.values():
+                await resolver.aclose()
