@@ -14,7 +14,7 @@ from native_lab import LAB_QUESTIONS, LAB_ZONES
 
 from asyncresolve import Resolver, TTLCache
 from asyncresolve.backends import NativeBackend
-from asyncresolve.bulk import PoolBackend
+from asyncresolve.bulk import BulkRun, PoolBackend
 from asyncresolve.bulk.express import ExpressLane
 from asyncresolve.errors import ResolveError, ResolverClosed
 from asyncresolve.testing import DNSLab
@@ -252,3 +252,107 @@ async def test_the_lane_is_used_only_where_it_gives_the_same(monkeypatch):
         finally:
             for resolver, _ in cases.values():
                 await resolver.aclose()
+
+
+# -- the callback-driven workers (BulkRun's ``_Driver``) ----------------------------------------
+async def test_driven_workers_report_invalid_skipped_and_every_name_once(monkeypatch):
+    counter = BeginCounter(monkeypatch)
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)]) as resolver:
+        await resolver.resolve("example.test.", "SOA")  # binds the backend to this loop
+        names = [f"t{i}.wild.example.test" for i in range(3000)] + ["bad..name", "-" * 70 + ".test", ""]
+        skip = {("t7.wild.example.test.", "A"), ("t8.wild.example.test.", "A")}
+        run = BulkRun(resolver, names, concurrency=40, skip=skip)
+        results = [r async for r in run.results()]
+        address = stub(lab)
+    assert Counter(r.status for r in results) == Counter({"NOERROR": 2998, "INVALID": 3})
+    assert len({r.name for r in results if r.status == "NOERROR"}) == 2998
+    assert run.skipped == 2
+    assert (run.done, run.in_flight, run.sent) == (3001, 0, 2998)
+    assert counter.taken == 2998
+    assert {r.resolver for r in results if r.ok} == {address}
+
+
+async def test_a_failing_input_ends_a_driven_run_with_its_error(monkeypatch):
+    def names():
+        for i in range(500):
+            yield f"t{i}.wild.example.test"
+        raise ValueError("the input broke")
+
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)]) as resolver:
+        await resolver.resolve("example.test.", "SOA")
+        seen: list[Any] = []
+
+        async def drain() -> None:
+            async for result in resolver.resolve_many(names(), concurrency=50):
+                seen.append(result)
+
+        with pytest.raises(ValueError, match="the input broke"):
+            await drain()
+    assert len(seen) <= 500
+    assert {r.status for r in seen} <= {"NOERROR"}
+
+
+async def test_stopping_or_leaving_a_driven_run_leaves_nothing_running():
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)]) as resolver:
+        backend = resolver.backends[0].upstreams[0].backend
+        await resolver.resolve("example.test.", "SOA")
+        lab.stub.faults.delay = 0.02
+        before = len(asyncio.all_tasks())
+        run = BulkRun(resolver, (f"t{i}.wild.example.test" for i in range(100_000)), concurrency=100)
+        got = 0
+        async for _ in run.results():
+            got += 1
+            if got == 150:
+                run.stop()
+        assert 150 <= got < 400
+        assert len(asyncio.all_tasks()) == before
+        stream = resolver.resolve_many((f"u{i}.wild.example.test" for i in range(100_000)), concurrency=100)
+        async for _ in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert len(asyncio.all_tasks()) == before
+        sent = backend.stats.udp_sent
+        await asyncio.sleep(0.1)  # the replies still on their way start nothing new
+        assert backend.stats.udp_sent == sent
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_names_that_cannot_be_sent_fail_one_by_one_without_recursion(retries, monkeypatch):
+    """Every query fails inside ``begin`` (no socket can be opened): the outcome arrives before
+    ``begin`` returns, and the driver takes it in its loop, not in a nested call per name."""
+    counter = BeginCounter(monkeypatch)
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+
+        def no_socket(backend: NativeBackend, server: Any) -> Any:
+            raise OSError(101, "Network is unreachable")
+
+        monkeypatch.setattr(NativeBackend, "_open_socket", no_socket)
+        full_path = 0
+        one = BulkRun._one
+
+        def counted(run: BulkRun, *args: Any) -> Any:
+            nonlocal full_path
+            full_path += 1
+            return one(run, *args)
+
+        monkeypatch.setattr(BulkRun, "_one", counted)
+        async with Resolver([native_pool(stub(lab), 2.0)]) as resolver:
+            results = [r async for r in resolver.resolve_many(
+                (f"t{i}.wild.example.test" for i in range(3000)), concurrency=500, retries=retries, backoff=0.0)]
+    assert Counter(r.status for r in results) == Counter({"NETWORK_ERROR": 3000})
+    assert {r.tries for r in results} == {retries + 1}
+    assert "unreachable" in str(results[0].error)
+    assert counter.taken >= 3000 * (retries + 1) - 10  # all but the first few (the loop's binding)
+    # the full path: the first few (before the backend was bound to the loop), and the retries
+    # (their back-off); a nested call per name would have overflowed the stack into it too
+    assert full_path <= 5 + (3000 if retries else 0)
+
+
+async def test_a_rate_limited_run_takes_the_lane_from_its_coroutines(monkeypatch):
+    counter = BeginCounter(monkeypatch)
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)]) as resolver:
+        await resolver.resolve("example.test.", "SOA")
+        results = [r async for r in resolver.resolve_many(
+            (f"t{i}.wild.example.test" for i in range(200)), concurrency=20, rate=2000.0)]
+    assert Counter(r.status for r in results) == Counter({"NOERROR": 200})
+    assert counter.taken == 200

@@ -625,13 +625,18 @@ class NativeBackend(Backend):
         attempt = pending.attempt
         server = servers[(pending.first + attempt) % len(servers)]
         pool = self._pools.get(server)
-        if pool is not None and len(pool) == self._pool_size:
-            index = next(self._turn) % len(pool)
-            usock = pool[index]
-            if usock.used >= self._max_uses:
-                usock = self._replace(pool, index, server)
-        else:
-            usock = self._grow_pool(server)
+        try:
+            if pool is not None and len(pool) == self._pool_size:
+                index = next(self._turn) % len(pool)
+                usock = pool[index]
+                if usock.used >= self._max_uses:
+                    usock = self._replace(pool, index, server)
+            else:
+                usock = self._grow_pool(server)
+        except OSError as exc:  # no socket for this server (connect: unreachable, out of descriptors)
+            self._settle(pending, NetworkError(f"{server[0]}#{server[1]}: {exc}", name=pending.query.name,
+                                               rdtype=pending.query.rdtype, source=SOURCE))
+            return
         usock.used += 1
         random = self._random
         by_id = usock.pending

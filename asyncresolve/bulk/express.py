@@ -81,10 +81,12 @@ class ExpressLane:
             return None
         return cls(resolver, loop)
 
-    def start(self, name: str, rdtype: str, timeout: float, upstream: list[str | None]) -> asyncio.Future[Any] | None:
-        """Send the lookup of (``name``, ``rdtype``) -- both normalised -- and return the future
-        of its ``Answer`` (or of the error the full path would raise); None when it must take
-        ``Resolver.resolve``. ``upstream[0]`` is set to the pool's server asked."""
+    def start(self, name: str, rdtype: str, timeout: float, upstream: list[str | None],
+              deliver: Any = None) -> Any:
+        """Send the lookup of (``name``, ``rdtype``) -- both normalised -- and return where its
+        ``Answer`` (or the error the full path would raise) goes: ``deliver`` (future-like:
+        ``done``, ``set_result``, ``set_exception``), or a new future; None, with nothing sent,
+        when it must take ``Resolver.resolve``. ``upstream[0]`` is set to the pool's server asked."""
         key = (name, rdtype, "IN")
         entries = self.entries
         if (entries is not None and key in entries) or key in self.inflight or self.resolver._closed:
@@ -104,11 +106,17 @@ class ExpressLane:
         else:
             backend = self.backend
         lookup = _Lookup(self.resolver._coalescer, key, deadline)
-        job = _Job(self, lookup, chosen, loop.create_future())
+        job = _Job(self, lookup, chosen, loop.create_future() if deliver is None else deliver)
         # registered first: a backend may deliver at once (a name it cannot send)
         self.inflight[key] = lookup
-        if not backend.begin(Query(name, rdtype, deadline), job, loop):
-            del self.inflight[key]
+        try:
+            taken = backend.begin(Query(name, rdtype, deadline), job, loop)
+        except Exception:  # noqa: BLE001 - a bug: the full path meets it again, and counts and reports it
+            job.settled = True  # whatever the backend still delivers for it is dropped
+            taken = False
+        if not taken:
+            if self.inflight.get(key) is lookup:
+                del self.inflight[key]
             return None
         stats = self.stats
         stats.queries += 1
@@ -158,8 +166,7 @@ class _Job:
 
     __slots__ = ("future", "lane", "lookup", "settled", "started", "upstream")
 
-    def __init__(self, lane: ExpressLane, lookup: _Lookup, upstream: Upstream | None,
-                 future: asyncio.Future[Any]) -> None:
+    def __init__(self, lane: ExpressLane, lookup: _Lookup, upstream: Upstream | None, future: Any) -> None:
         self.lane = lane
         self.lookup = lookup
         self.upstream = upstream

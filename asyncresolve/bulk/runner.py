@@ -27,6 +27,7 @@ from .pool import current_upstream
 from .result import DEFAULT_RETRY_ON, FINAL_STATUSES, INVALID, NOERROR, BulkResult, status_of
 
 if TYPE_CHECKING:
+    from ..answer import Answer
     from ..resolver import Resolver
     from .wildcards import WildcardDetector
 
@@ -85,6 +86,128 @@ class _Outbox:
             room, self._room = self._room, None
             if not room.done():
                 room.set_result(None)
+
+
+_END = object()  # a driver's input is exhausted (or the run is stopping)
+_ROOM = object()  # a driver found the outbox full
+
+
+class _Driver:
+    """One worker's lookups through the express lane, driven by callbacks: the outcome of a
+    lookup becomes its result, and the next pair is sent, in the callback that delivers it
+    -- no coroutine, future or task wake-up per name. Whatever needs to wait goes back to the
+    worker coroutine through ``waiter``: a pair the lane declines (or an invalid name), a
+    retry (its back-off), a full outbox, the end of the input. One lookup in flight at most.
+    """
+
+    __slots__ = ("arrived", "box", "closed", "lane", "loop", "name", "pairs", "rdtype", "run", "sending", "started",
+                 "upstream", "waiter")
+
+    def __init__(self, run: BulkRun, lane: ExpressLane, pairs: Iterator[tuple[Any, Any]], box: _Outbox,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.run = run
+        self.lane = lane
+        self.pairs = pairs
+        self.box = box
+        self.loop = loop
+        self.waiter: asyncio.Future[Any] | None = None
+        self.closed = False
+        #: inside ``lane.start``: an outcome delivered at once (a query that could not be sent)
+        #: is taken by the loop of ``_next``, not by a nested call (no recursion per name)
+        self.sending = self.arrived = False
+        self.name = self.rdtype = ""
+        self.started = 0.0
+        self.upstream: list[str | None] = [None]
+
+    def drive(self) -> asyncio.Future[Any]:
+        """Send pairs until one needs the worker; the future says what (a hand-off)."""
+        waiter = self.waiter = self.loop.create_future()
+        self._next()
+        return waiter
+
+    def _hand_off(self, what: Any) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(what)
+
+    def _next(self) -> None:
+        run = self.run
+        while True:
+            if run._stopping:
+                self._hand_off(_END)
+                return
+            if self.box.full():
+                self._hand_off(_ROOM)
+                return
+            try:
+                raw, raw_type = next(self.pairs)
+            except StopIteration:
+                self._hand_off(_END)
+                return
+            except BaseException as exc:  # noqa: BLE001 - the input failed: the worker re-raises it
+                waiter, self.waiter = self.waiter, None
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(exc)
+                return
+            try:
+                name = normalize_name(raw)
+                rdtype = normalize_rdtype(raw_type)
+            except (InvalidName, InvalidQuery):
+                self._hand_off((raw, raw_type, 0, 0.0, None))  # reported by the worker's full path
+                return
+            if run.skip is not None and (name, rdtype) in run.skip:
+                run.skipped += 1
+                continue
+            upstream = self.upstream = [None]
+            self.name, self.rdtype, self.started = name, rdtype, self.loop.time()
+            run.in_flight += 1
+            run.sent += 1
+            self.sending, self.arrived = True, False
+            try:
+                taken = self.lane.start(name, rdtype, run.timeout, upstream, self) is not None
+            finally:
+                self.sending = False
+            if not taken:
+                run.in_flight -= 1
+                run.sent -= 1
+                self._hand_off((name, rdtype, 0, 0.0, None))
+                return
+            if not self.arrived or self.waiter is None:
+                return  # in flight (or handed to the worker with its outcome)
+
+    # -- where the lane delivers (future-like) ------------------------------------------
+    def done(self) -> bool:
+        return self.closed
+
+    def set_result(self, answer: Answer) -> None:
+        run = self.run
+        run.in_flight -= 1
+        result = BulkResult(self.name, self.rdtype, NOERROR, answer, None, answer.source, self.upstream[0], 1,
+                            self.loop.time() - self.started)
+        run._count(result)
+        self.box.put(result)
+        self._then()
+
+    def _then(self) -> None:
+        if self.sending:
+            self.arrived = True
+        else:
+            self._next()
+
+    def set_exception(self, error: BaseException) -> None:
+        run = self.run
+        run.in_flight -= 1
+        status = status_of(error)
+        if status in run.retry_on and run.retries:
+            self.arrived = True
+            self._hand_off((self.name, self.rdtype, 1, self.started, error))
+            return
+        result = BulkResult(self.name, self.rdtype, status, error=error,  # type: ignore[arg-type]  # a ResolveError
+                            source=getattr(error, "source", None), resolver=self.upstream[0], tries=1,
+                            elapsed=self.loop.time() - self.started)
+        run._count(result)
+        self.box.put(result)
+        self._then()
 
 
 def _pairs(items: Iterable[Any], rdtypes: tuple[str, ...]) -> Iterator[tuple[Any, Any]]:
@@ -193,7 +316,10 @@ class BulkRun:
             workers = [loop.create_task(self._queue_worker(inbox, box)) for _ in range(self.concurrency)]
         else:
             pairs = _pairs(self.names, self.rdtypes)
-            workers = [loop.create_task(self._iterator_worker(pairs, box)) for _ in range(self.concurrency)]
+            # the lane's callback-driven workers, unless something of a name has to wait
+            driven = self._lane is not None and self.bucket is None and self.wildcards is None
+            worker = self._driven_worker if driven else self._iterator_worker
+            workers = [loop.create_task(worker(pairs, box)) for _ in range(self.concurrency)]
         tasks.extend(workers)
         finished = 0
         items = box.items
@@ -247,6 +373,29 @@ class BulkRun:
             box.put(exc)
         box.put(_DONE)
 
+    async def _driven_worker(self, pairs: Iterator[tuple[Any, Any]], box: _Outbox) -> None:
+        assert self._lane is not None
+        assert self._loop is not None
+        driver = _Driver(self, self._lane, pairs, box, self._loop)
+        try:
+            while True:
+                what = await driver.drive()
+                if what is _END:
+                    break
+                if what is not _ROOM:  # a pair for the full path (maybe a retry, after its back-off)
+                    result = await self._one(*what)
+                    if result is not None:
+                        box.put(result)
+                if box.full():
+                    await box.wait_room()
+        except asyncio.CancelledError:
+            driver.closed = True  # what it has in flight is delivered nowhere
+            raise
+        except BaseException as exc:  # noqa: BLE001 - an input iterator that raised: the caller's loop re-raises it
+            box.put(exc)
+        driver.closed = True
+        box.put(_DONE)
+
     async def _queue_worker(self, inbox: asyncio.Queue[Any], box: _Outbox) -> None:
         while True:
             pair = await inbox.get()
@@ -261,7 +410,10 @@ class BulkRun:
         box.put(_DONE)
 
     # -- one pair -----------------------------------------------------------------
-    async def _one(self, raw: Any, raw_type: Any) -> BulkResult | None:
+    async def _one(self, raw: Any, raw_type: Any, tries: int = 0, started: float = 0.0,
+                   failed: ResolveError | None = None) -> BulkResult | None:
+        """The full path of one pair; a driver hands over a retry with the tries made so far,
+        when the first was sent and the last one's error (its back-off comes first)."""
         try:
             name = normalize_name(raw)
             rdtype = normalize_rdtype(raw_type)
@@ -279,11 +431,12 @@ class BulkRun:
         lane = self._lane
         # asyncio.get_running_loop() costs a getpid() system call (CPython 3.11): once per run
         loop = self._loop or asyncio.get_running_loop()
-        started = 0.0
-        tries = 0
         self.in_flight += 1
         try:
             while True:
+                if failed is not None:
+                    failed = None
+                    await asyncio.sleep(self.backoff * (2 ** (tries - 1)) * random.uniform(0.5, 1.0))
                 if self.bucket is not None and self._would_send(name, rdtype):
                     await self.bucket.acquire()
                 if not tries:
@@ -301,7 +454,7 @@ class BulkRun:
                     _drop_tracebacks(error)
                     status = status_of(error)
                     if status in self.retry_on and tries <= self.retries:
-                        await asyncio.sleep(self.backoff * (2 ** (tries - 1)) * random.uniform(0.5, 1.0))
+                        failed = error
                         continue
                     result = BulkResult(name, rdtype, status, error=error, source=error.source,
                                         resolver=upstream[0], tries=tries, elapsed=loop.time() - started)
