@@ -356,3 +356,20 @@ async def test_a_rate_limited_run_takes_the_lane_from_its_coroutines(monkeypatch
             (f"t{i}.wild.example.test" for i in range(200)), concurrency=20, rate=2000.0)]
     assert Counter(r.status for r in results) == Counter({"NOERROR": 200})
     assert counter.taken == 200
+
+
+@pytest.mark.timeout(30)
+async def test_a_socket_replaced_while_its_own_reply_is_read_ends_that_read():
+    """The driver sends the next query from inside the reader callback; with one socket of 2
+    queries, that send replaces (and closes) the very socket being read. The reader must
+    stop reading it, not loop on its closed descriptor."""
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        pool = PoolBackend([stub(lab)], timeout=2.0, backend_factory=lambda address, t: NativeBackend(
+            [address], timeout=t, tries=1, sockets=1, udp_max_queries=2))
+        async with Resolver([pool]) as resolver:
+            await resolver.resolve("example.test.", "SOA")
+            run = BulkRun(resolver, [f"t{i}.wild.example.test" for i in range(40)], concurrency=1)
+            results = await asyncio.wait_for(_collect(run.results()), 20)
+            backend = pool.upstreams[0].backend
+    assert Counter(r.status for r in results) == Counter({"NOERROR": 40})
+    assert backend.stats.sockets_opened >= 20

@@ -774,8 +774,12 @@ class NativeBackend(Backend):
                 data = recv(65535)
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError:
+            except ConnectionRefusedError:
                 continue  # an ICMP error (the server's port unreachable): the try's timer handles it
+            except OSError:
+                # closed meanwhile (a lookup settled here sent the next query, which replaced this
+                # socket), or another ICMP error: the loop calls again if anything is left to read
+                break
             if len(data) < 12:
                 stats.ignored += 1
                 continue
