@@ -302,3 +302,60 @@ def test_resolvers_file_spreads_the_load(tmp_path, lab, server):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert Counter(r["status"] for r in records) == Counter({"NOERROR": 200})
     assert Counter(r["resolver"] for r in records) == Counter({server: 100, f"{other.host}:{other.port}": 100})
+
+
+def _records_without_timing(stdout: str) -> set[str]:
+    records = []
+    for record in map(json.loads, stdout.splitlines()):
+        record.pop("elapsed")
+        record.pop("source")
+        if "error" in record:  # the message names the backend: "(from native)", "(from cares)"
+            record["error"] = record["error"].replace("(from native)", "(from BACKEND)").replace(
+                "(from cares)", "(from BACKEND)")
+        records.append(json.dumps(record, sort_keys=True))
+    return set(records)
+
+
+def test_native_backend_end_to_end_gives_what_cares_gives(tmp_path, server):
+    """``--backends native`` runs through the express lane and its callback-driven workers."""
+    names = write_names(tmp_path / "names.txt", MIXED + [f"h{i}.example.test" for i in range(500)])
+    native = bulk(str(names), "--nameserver", server, "-t", "A,MX", "--backends", "native")
+    cares = bulk(str(names), "--nameserver", server, "-t", "A,MX")
+    assert native.returncode == 0, native.stderr
+    assert cares.returncode == 0, cares.stderr
+    assert _records_without_timing(native.stdout) == _records_without_timing(cares.stdout)
+    records = [json.loads(line) for line in native.stdout.splitlines()]
+    assert len(records) == (8 + 500) * 2
+    assert {r["source"] for r in records if r["status"] == "NOERROR"} == {"native"}
+    assert Counter(r["status"] for r in records) == Counter(
+        {"NOERROR": 504, "NODATA": 504, "INVALID": 6, "NXDOMAIN": 2})
+
+
+def test_native_run_stopped_by_sigint_resumes_without_loss_or_repeat(tmp_path, lab, server):
+    """The driven workers stop on SIGINT (what is complete is written) and --resume finishes."""
+    names = write_names(tmp_path / "names.txt", [f"h{i}.example.test" for i in range(N)])
+    out = tmp_path / "out.jsonl"
+    stub = lab.stub
+    original = stub.faults.delay
+    stub.faults.delay = 0.05  # ~400 names/s at -c 20: the signal lands mid-run
+    try:
+        process = subprocess.Popen([SCRIPT, "bulk", str(names), "--nameserver", server, "-o", str(out),
+                                    "--backends", "native", "-c", "20"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while (not out.exists() or out.stat().st_size < 2000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        stub.faults.delay = original
+    assert process.returncode == 130, stderr
+    lines = out.read_text().splitlines()
+    assert 0 < len(lines) < N
+    assert all(json.loads(line)["status"] == "NOERROR" for line in lines)
+    finish = bulk(str(names), "--nameserver", server, "-o", str(out), "--resume", "--backends", "native")
+    assert finish.returncode == 0, finish.stderr
+    assert f"({len(lines)} skipped" in finish.stderr
+    pairs = Counter((r["name"], r["type"]) for r in map(json.loads, out.read_text().splitlines()))
+    assert set(pairs) == expected_pairs()
+    assert max(pairs.values()) == 1
