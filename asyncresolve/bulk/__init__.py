@@ -1,6 +1,7 @@
 """Bulk resolution: ``Resolver.resolve_many`` and the ``asyncresolve bulk`` command.
 
-Modules: ``runner`` (the streaming engine), ``result`` (``BulkResult`` and statuses),
+Modules: ``runner`` (the streaming engine), ``express`` (its lane straight to a backend that
+can ``begin`` a lookup without a coroutine), ``result`` (``BulkResult`` and statuses),
 ``limiter`` (token bucket), ``pool`` (several upstream servers behind one backend),
 ``wildcards`` (wildcard-zone detection), ``inputs`` / ``writers`` / ``resume`` (the command's
 files) and ``progress`` (rich bar, summary, stats file; rich is imported only there).
