@@ -196,21 +196,33 @@ def read_pairs(path: Path, fmt: str) -> list[tuple[str, str]]:
 def test_sigint_and_sigterm_stop_cleanly_with_a_resume_hint(tmp_path, server, signum, code):
     names = write_names(tmp_path / "names.txt", [f"h{i}.example.test" for i in range(N)])
     out = tmp_path / "out.jsonl"
-    process = subprocess.Popen([SCRIPT, "bulk", str(names), "--nameserver", server, "-o", str(out),
-                                "--rate", "1000", "-c", "20"],
+    returncode, stderr = stop_mid_run(names, server, out, signum, "--rate", "1000", "-c", "20")
+    assert returncode == code, stderr
+    assert "--resume" in stderr
+    assert signal.Signals(signum).name in stderr
+    finish_with_resume(names, server, out)
+
+
+def stop_mid_run(names: Path, server: str, out: Path, signum: int, *options: str) -> tuple[int, str]:
+    """Run ``bulk NAMES -o OUT`` and send it ``signum`` once 2 KB of results are written:
+    its exit status and stderr."""
+    process = subprocess.Popen([SCRIPT, "bulk", str(names), "--nameserver", server, "-o", str(out), *options],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while (not out.exists() or out.stat().st_size < 2000) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == code, stderr
-    assert "--resume" in stderr
-    assert signal.Signals(signum).name in stderr
+    return process.returncode, stderr
+
+
+def finish_with_resume(names: Path, server: str, out: Path, *options: str) -> None:
+    """OUT holds complete lines only, some but not all; ``--resume`` skips them and finishes
+    with every pair once."""
     lines = out.read_text().splitlines()
     assert 0 < len(lines) < N
     assert all(json.loads(line)["status"] == "NOERROR" for line in lines)  # every line complete
-    finish = bulk(str(names), "--nameserver", server, "-o", str(out), "--resume")
+    finish = bulk(str(names), "--nameserver", server, "-o", str(out), "--resume", *options)
     assert finish.returncode == 0, finish.stderr
     assert f"({len(lines)} skipped" in finish.stderr
     pairs = Counter((r["name"], r["type"]) for r in map(json.loads, out.read_text().splitlines()))
@@ -339,23 +351,8 @@ def test_native_run_stopped_by_sigint_resumes_without_loss_or_repeat(tmp_path, l
     original = stub.faults.delay
     stub.faults.delay = 0.05  # ~400 names/s at -c 20: the signal lands mid-run
     try:
-        process = subprocess.Popen([SCRIPT, "bulk", str(names), "--nameserver", server, "-o", str(out),
-                                    "--backends", "native", "-c", "20"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while (not out.exists() or out.stat().st_size < 2000) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        returncode, stderr = stop_mid_run(names, server, out, signal.SIGINT, "--backends", "native", "-c", "20")
     finally:
         stub.faults.delay = original
-    assert process.returncode == 130, stderr
-    lines = out.read_text().splitlines()
-    assert 0 < len(lines) < N
-    assert all(json.loads(line)["status"] == "NOERROR" for line in lines)
-    finish = bulk(str(names), "--nameserver", server, "-o", str(out), "--resume", "--backends", "native")
-    assert finish.returncode == 0, finish.stderr
-    assert f"({len(lines)} skipped" in finish.stderr
-    pairs = Counter((r["name"], r["type"]) for r in map(json.loads, out.read_text().splitlines()))
-    assert set(pairs) == expected_pairs()
-    assert max(pairs.values()) == 1
+    assert returncode == 130, stderr
+    finish_with_resume(names, server, out, "--backends", "native")

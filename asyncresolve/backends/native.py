@@ -474,14 +474,7 @@ class NativeBackend(Backend):
             self._forget(pending)
             raise
         finally:
-            slot = pending.slot
-            if slot is not None:  # out of its first try's timer slot: nothing keeps it once it returns
-                slot.pop(pending, None)
-                pending.slot = None
-            # a retry's heap entry stays queued until it expires: keep it light (no answer, no future)
-            pending.attempt = -1
-            # the ignore below: dropped for the timer entries left queued; never read again
-            pending.future = pending.wire = None  # type: ignore[assignment]
+            self._finished(pending)
         if isinstance(result, Answer):
             return result
         raise result
@@ -508,15 +501,21 @@ class NativeBackend(Backend):
         return True
 
     @staticmethod
-    def _finished(pending: _Pending) -> None:
-        """An express lookup is settled: out of its timer slot, its queued timer entries stale."""
+    def _out_of_timers(pending: _Pending) -> None:
+        """Out of its first try's timer slot (nothing keeps it there once it is settled), and
+        its entries still queued in the heap stale."""
         slot = pending.slot
         if slot is not None:
             slot.pop(pending, None)
             pending.slot = None
         pending.attempt = -1
-        # a deadline's heap entry stays queued until it expires: it keeps neither the outcome
-        # nor the message (the ignores: never read again)
+
+    @staticmethod
+    def _finished(pending: _Pending) -> None:
+        """The lookup is over (``resolve`` returned, or ``begin``'s outcome was delivered)."""
+        NativeBackend._out_of_timers(pending)
+        # a heap entry stays queued until it expires: it keeps neither the outcome nor the
+        # message (the ignore: never read again)
         pending.future = pending.wire = None  # type: ignore[assignment]
 
     async def _tcp_then_deliver(self, pending: _Pending) -> None:
@@ -815,11 +814,7 @@ class NativeBackend(Backend):
             if not pending.express:
                 self._settle(pending, _TRUNCATED)  # resolve() runs the TCP exchange in its own frame
                 return
-            slot = pending.slot  # no UDP retry, no UDP timeout from here on: _tcp keeps the deadline
-            if slot is not None:
-                slot.pop(pending, None)
-                pending.slot = None
-            pending.attempt = -1
+            self._out_of_timers(pending)  # no UDP retry or timeout from here on: _tcp keeps the deadline
             assert self._loop is not None
             task = self._loop.create_task(self._tcp_then_deliver(pending))
             self._tcp_tasks.add(task)

@@ -48,8 +48,8 @@ _perf_counter = time.perf_counter
 class ExpressLane:
     """The lane of one resolver on one event loop (see the module docstring)."""
 
-    __slots__ = ("backend", "backend_stats", "cache", "chain_name", "entries", "inflight", "loop", "pool",
-                 "resolver", "stats", "types")
+    __slots__ = ("backend", "backend_stats", "cache", "chain", "chain_name", "entries", "inflight", "loop", "pool",
+                 "resolver", "stats")
 
     def __init__(self, resolver: Resolver, loop: asyncio.AbstractEventLoop) -> None:
         self.resolver = resolver
@@ -63,7 +63,7 @@ class ExpressLane:
         self.cache: TTLCache | None = resolver.cache
         self.entries: dict[Any, Any] | None = resolver.cache._entries if resolver.cache is not None else None
         self.inflight = resolver._coalescer._inflight
-        self.types: dict[str, bool] = {}
+        self.chain = resolver.chain
 
     @classmethod
     def of(cls, resolver: Resolver, loop: asyncio.AbstractEventLoop) -> ExpressLane | None:
@@ -91,10 +91,10 @@ class ExpressLane:
         entries = self.entries
         if (entries is not None and key in entries) or key in self.inflight or self.resolver._closed:
             return None
-        supported = self.types.get(rdtype)
-        if supported is None:
-            supported = self.types[rdtype] = self.resolver.chain.supports(rdtype)
-        if not supported:
+        capable = self.chain._capable.get(rdtype)  # the chain's own memo of who takes the type
+        if capable is None:
+            capable = self.chain._capable_of(rdtype)
+        if not capable:
             return None
         loop = self.loop
         deadline = loop.time() + timeout
@@ -131,7 +131,7 @@ class ExpressLane:
         lookup = job.lookup
         key = lookup.key
         self.backend_stats.record_latency(_perf_counter() - job.started)
-        if outcome.__class__ is Answer or isinstance(outcome, Answer):
+        if isinstance(outcome, Answer):
             self.backend_stats.answers += 1
             if job.upstream is not None:
                 self.pool._tally(job.upstream, False)  # type: ignore[union-attr]  # set with upstream
@@ -151,7 +151,7 @@ class ExpressLane:
             self.backend_stats.errors += 1
         if job.upstream is not None:
             self.pool._tally(job.upstream, counts_against(error))  # type: ignore[union-attr]
-        if self.resolver.chain.policy.falls_through(error):
+        if self.chain.policy.falls_through(error):
             error.attempts = [(self.chain_name, error)]  # type: ignore[attr-defined]  # as the chain's walk sets it
         if isinstance(error, NegativeAnswer) and self.cache is not None:
             self.cache.store_negative(key, error)

@@ -125,10 +125,13 @@ class _Driver:
         self._next()
         return waiter
 
-    def _hand_off(self, what: Any) -> None:
+    def _hand_off(self, what: Any, error: BaseException | None = None) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(what)
+            if error is None:
+                waiter.set_result(what)
+            else:
+                waiter.set_exception(error)
 
     def _next(self) -> None:
         run = self.run
@@ -145,9 +148,7 @@ class _Driver:
                 self._hand_off(_END)
                 return
             except BaseException as exc:  # noqa: BLE001 - the input failed: the worker re-raises it
-                waiter, self.waiter = self.waiter, None
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(exc)
+                self._hand_off(None, exc)
                 return
             try:
                 name = normalize_name(raw)
