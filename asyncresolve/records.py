@@ -76,6 +76,34 @@ class AAAARecord(Record):
         return self.address
 
 
+# Address records built without the frozen dataclass's ``__init__``, which sets each field
+# through ``object.__setattr__`` (three times the cost): the native backend's usual reply
+# builds one per name. The same records: equal, hashed and shown alike.
+_new_record = object.__new__
+_set_name = Record.__dict__["name"].__set__
+_set_ttl = Record.__dict__["ttl"].__set__
+_set_a_address = ARecord.__dict__["address"].__set__
+_set_aaaa_address = AAAARecord.__dict__["address"].__set__
+
+
+def a_record(name: str, ttl: int, address: str) -> ARecord:
+    """``ARecord(name, ttl, address)``, built directly."""
+    record = _new_record(ARecord)
+    _set_name(record, name)
+    _set_ttl(record, ttl)
+    _set_a_address(record, address)
+    return record
+
+
+def aaaa_record(name: str, ttl: int, address: str) -> AAAARecord:
+    """``AAAARecord(name, ttl, address)``, built directly."""
+    record = _new_record(AAAARecord)
+    _set_name(record, name)
+    _set_ttl(record, ttl)
+    _set_aaaa_address(record, address)
+    return record
+
+
 @dataclass(frozen=True, slots=True)
 class CNAMERecord(Record):
     """An alias: ``name`` is another name for ``target``."""

@@ -18,15 +18,17 @@ from asyncresolve.answer import Answer
 from asyncresolve.backends.base import Query
 from asyncresolve.backends.cares import CaresBackend, _Channel
 from asyncresolve.backends.iterative.transport import Transport
-from asyncresolve.backends.native import usual_answer
+from asyncresolve.backends.native import _usual_tail, usual_answer
 from asyncresolve.testing.peers import random_loopback_address
-from asyncresolve.wire import message
+from asyncresolve.wire import message, name_to_wire_0x20
 
 PER_QUERY = {
     "Answer.records": Answer.records.fget,  # read by every caller of every answer
     "CaresBackend.resolve": CaresBackend.resolve,
     "_Channel.add": _Channel.add,
     "usual_answer": usual_answer,  # the native stub's reading of nearly every reply
+    "_usual_tail": _usual_tail,  # ... and of an authoritative server's referral data in it
+    "name_to_wire_0x20": name_to_wire_0x20,  # the native stub's query name, per query
     "wire.records": message.records,
     "Transport._udp": Transport._udp,  # the iterative backend's exchange, alive while the query is out
 }

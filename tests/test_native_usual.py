@@ -16,12 +16,14 @@ import struct
 
 import dns.message
 import dns.rrset
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_wire_differential import mutate
 
 from asyncresolve import wire
 from asyncresolve.answer import Answer
+from asyncresolve.backends import native
 from asyncresolve.backends.native import outcome, usual_answer
 
 EXAMPLES = max(int(os.environ.get("ASYNCRESOLVE_WIRE_EXAMPLES", "1500")) // 3, 50)
@@ -195,3 +197,63 @@ def test_only_plain_names_of_a_and_aaaa_queries_take_the_shortcut():
     for name in ("WWW.example.test.", "a(b.example.test.", "a\\.b.example.test.", "é.test.", "a@b.test."):
         assert not plain(name), name
     assert not plain("www.example.test.", "MX")
+
+
+# -- the verdicts kept on an authoritative server's repeated referral data ----------------------
+def _reply(qname: str, address: bytes, tail: bytes, nscount: int, arcount: int) -> bytes:
+    """A reply to ``qname`` A: one answer record (a pointer to the question, ``address``), then
+    ``tail`` as the authority and additional sections, byte for byte."""
+    header = struct.pack("!HHHHHH", 0x1234, 0x8400, 1, 1, nscount, arcount)
+    answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + address
+    return header + wire.question(wire.name_to_wire(qname), 1) + answer + tail
+
+
+def _ns_and_glue(zone_offset: int, ns_offset: int) -> bytes:
+    """NSD's shape: the zone's NS (owner: a pointer to the zone in the question), "ns1" + that
+    pointer, then the glue A record owned by a pointer to the NS name."""
+    zone = struct.pack("!H", 0xC000 | zone_offset)
+    return (zone + struct.pack("!HHIH", 2, 1, 3600, 6) + b"\x03ns1" + zone
+            + struct.pack("!H", 0xC000 | ns_offset) + struct.pack("!HHIH", 1, 1, 300, 4) + b"\x7f\x00\x00\x01")
+
+
+def test_a_kept_verdict_serves_the_same_tail_and_is_checked_against_each_question():
+    """NSD repeats the tail for every name of a zone: the second reply with the same bytes is
+    read from the kept verdict. A name of the same length whose labels fall elsewhere (the
+    pointer into the question then lands inside a label: a reply dnspython rejects) must not
+    be: without the label-boundary check the kept verdict would answer it."""
+    native._tail_verdicts.clear()
+    tail = _ns_and_glue(19, 51)  # 19: "bench" in h12345.bench.test.; 51: "ns1" in the tail
+    first = _reply("h12345.bench.test.", b"\xc6\x12\x30\x39", tail, 1, 1)
+    assert check(first, "h12345.bench.test.", "A")
+    assert list(native._tail_verdicts.values()) == [(19,)]
+    again = _reply("h54321.bench.test.", b"\xc6\x12\x30\x3a", tail, 1, 1)
+    assert check(again, "h54321.bench.test.", "A")
+    assert len(native._tail_verdicts) == 1
+    elsewhere = _reply("h1234.xbench.test.", b"\xc6\x12\x30\x39", tail, 1, 1)  # 19 is inside "xbench"
+    assert not check(elsewhere, "h1234.xbench.test.", "A")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - dnspython's own error: the reply is unreadable
+        dns.message.from_wire(elsewhere)
+
+
+def test_no_verdict_is_kept_when_a_pointer_leads_into_an_answer():
+    """A pointer into an answer's address reads bytes that change with every reply: the tail's
+    verdict depends on them, so none is kept, and each reply is checked in full."""
+    native._tail_verdicts.clear()
+    answer_rdata = 12 + len(wire.question(wire.name_to_wire("h1.bench.test."), 1)) + 12
+    glue = struct.pack("!H", 0xC000 | answer_rdata) + struct.pack("!HHIH", 1, 1, 300, 4) + b"\x7f\x00\x00\x01"
+    readable = _reply("h1.bench.test.", b"\x00\x00\x00\x00", glue, 0, 1)  # the address read as the root name
+    assert check(readable, "h1.bench.test.", "A")
+    assert not native._tail_verdicts
+    unreadable = _reply("h2.bench.test.", b"\x40\x00\x00\x00", glue, 0, 1)  # label type 0x40: refused
+    assert not check(unreadable, "h2.bench.test.", "A")
+    assert usual_answer(unreadable, 12 + len(wire.question(wire.name_to_wire("h2.bench.test."), 1)),
+                        "h2.bench.test.", "A", 1) is None
+
+
+def test_the_kept_verdicts_are_bounded():
+    """Tails that differ every time (a hostile server) never grow the table past its bound."""
+    native._tail_verdicts.clear()
+    for i in range(native._TAIL_VERDICTS + 50):
+        glue = b"\x00" + struct.pack("!HHIH", 1, 1, i, 4) + b"\x7f\x00\x00\x01"  # a root-owned A: its TTL varies
+        assert check(_reply("h1.bench.test.", b"\x01\x02\x03\x04", glue, 0, 1), "h1.bench.test.", "A")
+        assert len(native._tail_verdicts) <= native._TAIL_VERDICTS

@@ -7,6 +7,7 @@ nothing escapes but the expected errors, nothing out of bailiwick is cached or r
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import sys
 from pathlib import Path
@@ -15,12 +16,15 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rrset
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from asyncresolve.answer import Answer, direct_answer
 from asyncresolve.backends.hosts import parse_hosts
 from asyncresolve.errors import InvalidName
 from asyncresolve.names import normalize_name
+from asyncresolve.records import AAAARecord, ARecord, a_record, aaaa_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 import targets
@@ -129,3 +133,36 @@ def test_engine_never_crashes_nor_caches_out_of_bailiwick(wire: bytes) -> None:
 @given(response())
 def test_cares_conversion_only_errors_or_answers_on_the_chain(wire: bytes) -> None:
     targets.cares_response(wire)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["A", "AAAA"]), st.integers(0, 2**31 - 1),
+       st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4, unique=True))
+def test_the_direct_builders_make_the_constructors_objects(rdtype: str, ttl: int, values: list[int]) -> None:
+    """``direct_answer``, ``a_record`` and ``aaaa_record`` (the native backend's usual reply)
+    build what ``Answer`` and the record classes build: equal fields, equal and hashed alike,
+    immutable, the same TTL countdown."""
+    name = "h1.bench.test."
+    if rdtype == "A":
+        texts = [str(ipaddress.IPv4Address(v)) for v in values]
+        direct = [a_record(name, ttl, t) for t in texts]
+        usual = [ARecord(name, ttl, t) for t in texts]
+    else:
+        texts = [str(ipaddress.IPv6Address(v << 64 | v)) for v in values]
+        direct = [aaaa_record(name, ttl, t) for t in texts]
+        usual = [AAAARecord(name, ttl, t) for t in texts]
+    assert direct == usual
+    assert [hash(r) for r in direct] == [hash(r) for r in usual]
+    assert [type(r) for r in direct] == [type(r) for r in usual]
+    assert [repr(r) for r in direct] == [repr(r) for r in usual]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        direct[0].ttl = 1  # type: ignore[misc]
+    built = direct_answer(name, rdtype, tuple(direct), "native", ttl)
+    general = Answer(name, rdtype, tuple(usual), "native", received_at=built._received_at)
+    fields = ("name", "rdtype", "source", "canonical_name", "cname_chain", "from_cache", "ttl_known", "records",
+              "original_ttl", "expires_at", "addresses")
+    assert [getattr(built, f) for f in fields] == [getattr(general, f) for f in fields]
+    assert built._clock is general._clock
+    assert built.to_dict() == general.to_dict()
+    with pytest.raises(AttributeError):
+        built.ttl = 5  # type: ignore[misc]

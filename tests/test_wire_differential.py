@@ -33,7 +33,17 @@ from hypothesis import strategies as st
 from native_lab import LAB_QUESTIONS, LAB_ZONES
 
 from asyncresolve.testing import DNSLab
-from asyncresolve.wire import Decline, QueryTemplate, name_to_wire, parse_fast, parse_reference, question
+from asyncresolve.wire import (
+    Decline,
+    QueryTemplate,
+    RandomSource,
+    name_to_wire,
+    name_to_wire_0x20,
+    parse_fast,
+    parse_reference,
+    question,
+    randomise_case,
+)
 
 EXAMPLES = int(os.environ.get("ASYNCRESOLVE_WIRE_EXAMPLES", "1500"))
 MUTATIONS = 64
@@ -353,6 +363,55 @@ def test_name_to_wire_is_dnspythons_or_refuses(labels, final_dot, qid):
         qid, name_to_wire(name), 28)
 
 
+class _Bits(RandomSource):
+    """The same random bytes for every reader made from one seed."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self._stream = random.Random(seed)
+
+    def take(self, count: int) -> bytes:
+        return self._stream.randbytes(count)
+
+
+ANY_LABELS = st.one_of(PLAIN_LABELS, st.text(min_size=0, max_size=70), st.sampled_from(["", "\\.", "a\\065", "."]))
+
+
+@settings(max_examples=max(EXAMPLES // 3, 50), deadline=None)
+@given(st.lists(ANY_LABELS, min_size=0, max_size=6), st.booleans(), st.integers(0, 2**32))
+def test_name_to_wire_0x20_is_name_to_wire_then_randomise_case(labels, final_dot, seed):
+    """The one-pass encoder gives, for the same random bits, exactly the bytes of
+    ``randomise_case(name_to_wire(name))`` -- names of plain labels, escaped, relative, empty
+    labels, non-ASCII, too long -- and refuses with the same ``ValueError`` what it refuses."""
+    name = ".".join(labels) + ("." if final_dot else "")
+    try:
+        expected: bytes | str = randomise_case(name_to_wire(name), _Bits(seed))
+    except Exception as exc:  # noqa: BLE001 - whatever it is, both must raise it alike
+        expected = type(exc).__name__ + ": " + str(exc)
+    try:
+        got: bytes | str = name_to_wire_0x20(name, _Bits(seed))
+    except Exception as exc:  # noqa: BLE001
+        got = type(exc).__name__ + ": " + str(exc)
+    if isinstance(expected, str):
+        assert expected.startswith(("ValueError", "UnicodeEncodeError")), expected
+    assert got == expected
+    if isinstance(got, bytes) and name.endswith(".") and "\\" not in name and ".." not in name and name != ".":
+        assert got.lower() == dns.name.from_text(name).to_wire().lower()  # the name asked, in any case
+
+
+def test_name_to_wire_0x20_flips_about_half_the_letters():
+    """The case of each letter is a coin toss (RFC 5452's 0x20): over 2,000 names of 26 letters,
+    the upper-case share is near one half, and the name read back is the name asked."""
+    source = RandomSource()
+    name = "abcdefghijklm.nopqrstuvwxyz.test."
+    upper = 0
+    for _ in range(2000):
+        wire = name_to_wire_0x20(name, source)
+        assert dns.name.from_wire(wire, 0)[0] == dns.name.from_text(name)
+        upper += sum(1 for c in wire if 65 <= c <= 90)
+    assert 0.45 < upper / (2000 * 30) < 0.55
+
+
 # -- every response the lab's server sends, with every fault ----------------------------------
 FAULTS = [
     {}, {"servfail": True}, {"refuse": True}, {"truncate": True}, {"wrong_id": True},
@@ -452,3 +511,13 @@ print(type(rd).__name__)
 
     assert run("unprotected") == "GenericRdata"  # dnspython's own behaviour: the bug
     assert run("protected") == "SRV"
+
+
+@pytest.mark.parametrize("name", ["a\\", "a\\99.", "a..\\065."])
+def test_name_to_wire_refuses_a_bad_escape_with_value_error(name):
+    """A bad escape is the ``ValueError`` every caller catches, not dnspython's own exception
+    (which went through the native backend's send path uncaught)."""
+    with pytest.raises(ValueError, match="bad name"):
+        name_to_wire(name)
+    with pytest.raises(ValueError, match="bad name"):
+        name_to_wire_0x20(name, RandomSource())

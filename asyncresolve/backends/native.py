@@ -53,7 +53,7 @@ import dns.rcode
 import dns.rdatatype
 
 from .. import wire
-from ..answer import Answer
+from ..answer import Answer, direct_answer
 from ..errors import (
     NetworkError,
     NoAnswer,
@@ -63,7 +63,7 @@ from ..errors import (
     ResolveTimeout,
     ServFail,
 )
-from ..records import AAAARecord, ARecord, CNAMERecord, Record, SOARecord
+from ..records import CNAMERecord, Record, SOARecord, a_record, aaaa_record
 from .base import Backend, NotMine, Query
 
 __all__ = ["NativeBackend", "NativeStats"]
@@ -79,6 +79,10 @@ _TRUNCATED = object()
 _codes: dict[str, int] = {}
 _unpack_counts = struct.Struct("!HHH").unpack_from
 _unpack_rr = struct.Struct("!HHIH").unpack_from
+_unpack_ttl = struct.Struct("!I").unpack_from
+# an answer record's first bytes in the usual reply: a pointer to the question name, the type, IN
+_A_HEAD = b"\xc0\x0c\x00\x01\x00\x01"
+_AAAA_HEAD = b"\xc0\x0c\x00\x1c\x00\x01"
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
@@ -207,19 +211,21 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
     ancount, nscount, arcount = _unpack_counts(data, 6)
     if not ancount:
         return None
-    size = 4 if qtype == 1 else 16
+    if qtype == 1:
+        size, head = 4, _A_HEAD
+    else:
+        size, head = 16, _AAAA_HEAD
     n = len(data)
     p = start
     values: list[str] = []
     ttl = 0x7FFFFFFF
     for _ in range(ancount):
         end = p + 12 + size
-        if end > n or data[p] != 0xC0 or data[p + 1] != 12:
-            return None
-        rtype, rclass, rttl, rdlen = _unpack_rr(data, p + 2)
-        if rtype != qtype or rclass != 1 or rdlen != size:
+        # owner: a pointer to the question name; the asked type, class IN, then the length
+        if end > n or not data.startswith(head, p) or data[p + 10] or data[p + 11] != size:
             return None
         value = _inet_ntoa(data[p + 12:end]) if size == 4 else _inet_ntop(_AF_INET6, data[p + 12:end])
+        rttl = _unpack_ttl(data, p + 6)[0]
         if rttl > 0x7FFFFFFF:
             rttl = 0
         if rttl < ttl:
@@ -227,30 +233,12 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
         if value not in values:
             values.append(value)
         p = end
-    if nscount or arcount:
-        opt = False
-        for index in range(nscount + arcount):
-            q = _skip_name(data, p, n)
-            if q < 0 or q + 10 > n:
-                return None
-            rtype, rclass, _, rdlen = _unpack_rr(data, q)
-            end = q + 10 + rdlen
-            if end > n:
-                return None
-            if index < nscount:  # authority: NS records only
-                if rtype != 2 or rclass != 1 or _skip_name(data, q + 10, end) != end:
-                    return None
-            elif rtype == 41:  # one OPT: root owner, no options, no extended rcode bits
-                if opt or q != p + 1 or rdlen or data[q + 4]:
-                    return None
-                opt = True
-            elif rclass != 1 or rdlen != (4 if rtype == 1 else 16 if rtype == 28 else -1):
-                return None
-            p = end
-    build = ARecord if size == 4 else AAAARecord
+    if (nscount or arcount) and not _usual_tail(data, p, start - 4, nscount, arcount):
+        return None
+    build = a_record if size == 4 else aaaa_record
     if len(values) == 1:
-        return Answer(name, rdtype, (build(name, ttl, values[0]),), SOURCE)
-    return Answer(name, rdtype, _built(build, name, ttl, values), SOURCE, ttl=ttl)
+        return direct_answer(name, rdtype, (build(name, ttl, values[0]),), SOURCE, ttl)
+    return direct_answer(name, rdtype, _built(build, name, ttl, values), SOURCE, ttl)
 
 
 def _built(build: Any, name: str, ttl: int, values: list[str]) -> tuple[Record, ...]:
@@ -258,11 +246,88 @@ def _built(build: Any, name: str, ttl: int, values: list[str]) -> tuple[Record, 
     return tuple([build(name, ttl, value) for value in values])
 
 
-def _skip_name(data: bytes, p: int, limit: int) -> int:
+# Verdicts of ``_usual_tail`` on the tails an authoritative server repeats (see there).
+_tail_verdicts: dict[tuple[bytes, int, int], tuple[int, ...]] = {}
+_TAIL_VERDICTS = 1024  # entries kept (then all dropped)
+_TAIL_BYTES = 512  # longer tails are checked every time
+
+
+def _usual_tail(data: bytes, p: int, qend: int, nscount: int, arcount: int) -> bool:
+    """Whether the authority and additional sections from ``p`` are what ``usual_answer``
+    allows there (NS records, then A/AAAA glue and one plain OPT) and dnspython reads them;
+    ``qend`` is where the question name ends.
+
+    An authoritative server sends the same bytes there for every name of one shape (NSD:
+    its NS record and the glue, whose pointers lead into the question name), so a verdict is
+    kept, keyed by those bytes, their offset, ``qend`` and the counts. It depends on nothing
+    else except the bytes before ``p`` that its names' pointers lead to. A verdict is kept only
+    when those are all label boundaries of the question name (the name there is then the rest
+    of the question name, whatever its letters: the question was checked label by label), and
+    a later reply reuses it only when they are label boundaries of its own question name too.
+    Otherwise (or on no verdict) the whole check runs: the answer is the same either way.
+    """
+    tail = data[p:]
+    key = None
+    if len(tail) <= _TAIL_BYTES:
+        key = (tail, p, (qend << 32) | (nscount << 16) | arcount)
+        known = _tail_verdicts.get(key)
+        if known is not None:
+            return _label_boundaries(data, known)
+    before: list[int] = []  # pointer targets before p
+    if not _check_tail(data, p, nscount, arcount, before):
+        return False
+    if key is not None:
+        needed = tuple(sorted(set(before)))
+        if (not needed or (needed[0] >= 12 and needed[-1] < qend)) and _label_boundaries(data, needed):
+            if len(_tail_verdicts) >= _TAIL_VERDICTS:
+                _tail_verdicts.clear()
+            _tail_verdicts[key] = needed
+    return True
+
+
+def _label_boundaries(data: bytes, offsets: tuple[int, ...]) -> bool:
+    """Whether ``offsets`` (ascending, all inside the question name) start labels of it."""
+    q = 12
+    for target in offsets:
+        while q < target:
+            q += data[q] + 1
+        if q != target:
+            return False
+    return True
+
+
+def _check_tail(data: bytes, p: int, nscount: int, arcount: int, before: list[int]) -> bool:
+    """The whole check of ``_usual_tail``; the pointer targets before ``p`` go to ``before``."""
+    n = len(data)
+    floor = p
+    opt = False
+    for index in range(nscount + arcount):
+        q = _skip_name(data, p, n, floor, before)
+        if q < 0 or q + 10 > n:
+            return False
+        rtype, rclass, _, rdlen = _unpack_rr(data, q)
+        end = q + 10 + rdlen
+        if end > n:
+            return False
+        if index < nscount:  # authority: NS records only
+            if rtype != 2 or rclass != 1 or _skip_name(data, q + 10, end, floor, before) != end:
+                return False
+        elif rtype == 41:  # one OPT: root owner, no options, no extended rcode bits
+            if opt or q != p + 1 or rdlen or data[q + 4]:
+                return False
+            opt = True
+        elif rclass != 1 or rdlen != (4 if rtype == 1 else 16 if rtype == 28 else -1):
+            return False
+        p = end
+    return True
+
+
+def _skip_name(data: bytes, p: int, limit: int, floor: int, before: list[int]) -> int:
     """The offset after the name at ``p`` (its first segment ending by ``limit``), or -1 where
     dnspython would reject it: the rules of ``wire.parse`` (pointers strictly backwards from
     the previous one, at most 16 hops, the labels pointed at ending before the segment that
-    pointed at them, no label types 0x40/0x80, at most 255 bytes), without the name's text."""
+    pointed at them, no label types 0x40/0x80, at most 255 bytes), without the name's text.
+    Pointer targets before ``floor`` are added to ``before``."""
     biggest = segment = p
     hops = 0
     total = 1
@@ -290,6 +355,8 @@ def _skip_name(data: bytes, p: int, limit: int) -> int:
             hops += 1
             if hops > 16:
                 return -1
+            if target < floor:
+                before.append(target)
             biggest = target
             limit = segment
             p = segment = target
@@ -645,11 +712,12 @@ class NativeBackend(Backend):
         question = pending.question
         if not question or self.use_0x20:
             try:
-                name_wire = wire.name_to_wire(pending.query.name)
+                qname = (wire.name_to_wire_0x20(pending.query.name, random) if self.use_0x20
+                         else wire.name_to_wire(pending.query.name))
             except ValueError as exc:
                 self._settle(pending, ResolveError(str(exc), name=pending.query.name, source=SOURCE))
                 return
-            pending.qname_wire = qname = wire.randomise_case(name_wire, random) if self.use_0x20 else name_wire
+            pending.qname_wire = qname
             pending.question = question = wire.question(qname, pending.qtype)
         pending.qid = qid
         pending.server = server
