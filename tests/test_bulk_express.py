@@ -1,11 +1,12 @@
 """The bulk runner's express lane (``asyncresolve.bulk.express``): a miss sent straight to the
-native backend gives what the full ``Resolver.resolve`` path gives -- results, errors,
-statistics, cache, pool tallies -- over the whole lab and its faults, and keeps the
-coalescer's promises to callers who join it."""
+native or the c-ares backend (their ``begin``) gives what the full ``Resolver.resolve`` path
+gives -- results, errors, statistics, cache, pool tallies -- over the whole lab and its
+faults, and keeps the coalescer's promises to callers who join it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 from native_lab import LAB_QUESTIONS, LAB_ZONES
 
 from asyncresolve import Resolver, TTLCache
-from asyncresolve.backends import NativeBackend
+from asyncresolve.backends import CaresBackend, NativeBackend
+from asyncresolve.backends._cares_records import TYPE_CODES
 from asyncresolve.bulk import BulkRun, PoolBackend
 from asyncresolve.bulk.express import ExpressLane
 from asyncresolve.errors import ResolveError, ResolverClosed
@@ -24,6 +26,16 @@ def native_pool(server: str, timeout: float) -> PoolBackend:
     """What ``asyncresolve bulk --backends native`` builds for one server."""
     return PoolBackend([server], timeout=timeout,
                        backend_factory=lambda address, t: NativeBackend([address], timeout=t, tries=1))
+
+
+def pool_of(kind: str, server: str, timeout: float) -> PoolBackend:
+    """What ``asyncresolve bulk`` builds for one server: with ``--backends native``, or its
+    default (c-ares)."""
+    return native_pool(server, timeout) if kind == "native" else PoolBackend([server], timeout=timeout)
+
+
+KINDS = pytest.mark.parametrize("kind", ["native", "cares"])
+BACKEND_CLASSES = {"native": NativeBackend, "cares": CaresBackend}
 
 
 def stub(lab: DNSLab) -> str:
@@ -72,13 +84,14 @@ def cache_summary(cache: TTLCache) -> list[tuple[Any, ...]]:
 
 
 class BeginCounter:
-    """Counts the lookups ``NativeBackend.begin`` took (the lane) and declined."""
+    """Counts the lookups the backend's ``begin`` took (the lane) and declined."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, kind: str = "native") -> None:
         self.taken = self.declined = 0
-        original = NativeBackend.begin
+        cls = BACKEND_CLASSES[kind]
+        original = cls.begin
 
-        def counting(backend: NativeBackend, *args: Any) -> bool:
+        def counting(backend: Any, *args: Any) -> bool:
             taken = original(backend, *args)
             if taken:
                 self.taken += 1
@@ -86,36 +99,45 @@ class BeginCounter:
                 self.declined += 1
             return taken
 
-        monkeypatch.setattr(NativeBackend, "begin", counting)
+        monkeypatch.setattr(cls, "begin", counting)
 
 
 async def bulk_run(server: str, questions: list[tuple[str, str]], *, lane: bool, timeout: float = 3.0,
-                   monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[list[Any], dict[str, Any], Any, Any]:
+                   monkeypatch: pytest.MonkeyPatch, kind: str = "native",
+                   **options: Any) -> tuple[list[Any], dict[str, Any], Any, Any]:
     with monkeypatch.context() as patch:
         if not lane:
             patch.setattr(ExpressLane, "of", classmethod(lambda cls, resolver, loop: None))
-        pool = native_pool(server, timeout)
+        pool = pool_of(kind, server, timeout)
         async with Resolver([pool], cache=TTLCache(), timeout=timeout) as resolver:
-            results = [r async for r in resolver.resolve_many(questions, concurrency=500, timeout=timeout, **options)]
-            tallies = [(u.address, u.total_queries, u.failures, u.backend.stats.tcp_queries) for u in pool.upstreams]
+            if kind == "cares":  # its channel, made at the first lookup (in a thread), binds it to the loop
+                with contextlib.suppress(ResolveError):
+                    await resolver.resolve("example.test.", "SOA")
+            options.setdefault("concurrency", 500)
+            results = [r async for r in resolver.resolve_many(questions, timeout=timeout, **options)]
+            tallies = [(u.address, u.total_queries, u.failures,
+                        u.backend.stats.tcp_queries if kind == "native" else None) for u in pool.upstreams]
             return ([result_summary(r) for r in results], stats_summary(resolver), cache_summary(resolver.cache),
                     tallies)
 
 
+@KINDS
 @pytest.mark.parametrize("faults", [{}, {"truncate": True}, {"servfail": True}, {"refuse": True}],
                          ids=["clean", "truncated", "servfail", "refused"])
-async def test_the_lane_gives_what_the_full_path_gives_over_the_lab(faults, monkeypatch):
+async def test_the_lane_gives_what_the_full_path_gives_over_the_lab(kind, faults, monkeypatch):
     async with DNSLab(LAB_ZONES, seed=5) as lab:
         for key, value in faults.items():
             setattr(lab.stub.faults, key, value)
         questions = list(LAB_QUESTIONS)  # duplicates in another case included: they join each other
-        counter = BeginCounter(monkeypatch)
-        fast = await bulk_run(stub(lab), questions, lane=True, monkeypatch=monkeypatch, retries=0)
+        counter = BeginCounter(monkeypatch, kind)
+        fast = await bulk_run(stub(lab), questions, lane=True, monkeypatch=monkeypatch, retries=0, kind=kind)
         taken = counter.taken
-        full = await bulk_run(stub(lab), questions, lane=False, monkeypatch=monkeypatch, retries=0)
+        full = await bulk_run(stub(lab), questions, lane=False, monkeypatch=monkeypatch, retries=0, kind=kind)
     assert counter.taken == taken, "the full path never begins a lookup"
-    # all but the first name, which binds the backend to the loop through the full path
-    assert taken >= len({(n.lower(), t) for n, t in questions}) - 1
+    # all but the first name, which binds the backend to the loop through the full path (and,
+    # for c-ares, the types it does not decode: the full path's NotMine)
+    distinct = {(n.lower(), t) for n, t in questions if kind == "native" or t in TYPE_CODES}
+    assert taken >= len(distinct) - 1
     results_fast, stats_fast, cache_fast, tallies_fast = fast
     results_full, stats_full, cache_full, tallies_full = full
     assert Counter(results_fast) == Counter(results_full)
@@ -125,25 +147,27 @@ async def test_the_lane_gives_what_the_full_path_gives_over_the_lab(faults, monk
     statuses = Counter(r[2] for r in results_fast)
     if not faults or faults.get("truncate"):
         assert {"NOERROR", "NXDOMAIN", "NODATA"} <= set(statuses), statuses
-    if faults.get("truncate"):
+    if faults.get("truncate") and kind == "native":
         assert tallies_fast[0][3] > 0  # over TCP, from the backend's own task
 
 
-async def test_timeouts_and_retries_through_the_lane(monkeypatch):
+@KINDS
+async def test_timeouts_and_retries_through_the_lane(kind, monkeypatch):
     async with DNSLab(LAB_ZONES, seed=5) as lab:
         lab.stub.faults.drop_rate = 1.0
         questions = [("www.example.test.", "A"), ("mail.example.test.", "MX"), ("missing.example.test.", "A")]
-        counter = BeginCounter(monkeypatch)
+        counter = BeginCounter(monkeypatch, kind)
         fast = await bulk_run(stub(lab), questions, lane=True, timeout=0.2, monkeypatch=monkeypatch, retries=1,
-                              backoff=0.01)
+                              backoff=0.01, kind=kind)
         full = await bulk_run(stub(lab), questions, lane=False, timeout=0.2, monkeypatch=monkeypatch, retries=1,
-                              backoff=0.01)
+                              backoff=0.01, kind=kind)
     assert counter.taken >= 4  # the retries too
     assert Counter(fast[0]) == Counter(full[0])
     assert {r[2] for r in fast[0]} == {"TIMEOUT"}
     assert {r[7] for r in fast[0]} == {2}
     assert fast[1:] == full[1:]
-    assert fast[3][0][1:3] == (6, 6)  # the pool counted every timeout against the server
+    # the pool counted every timeout against the server (c-ares's: its warm-up lookup's too)
+    assert fast[3][0][1:3] == ((6, 6) if kind == "native" else (7, 7))
 
 
 async def lane_in_flight(lab: DNSLab, resolver: Resolver, name: str, timeout: float,
@@ -165,9 +189,10 @@ async def _collect(results: Any) -> list[Any]:
     return [r async for r in results]
 
 
-async def test_a_caller_asking_the_same_name_joins_the_lanes_lookup(monkeypatch):
-    counter = BeginCounter(monkeypatch)
-    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 2.0)], timeout=2.0) as resolver:
+@KINDS
+async def test_a_caller_asking_the_same_name_joins_the_lanes_lookup(kind, monkeypatch):
+    counter = BeginCounter(monkeypatch, kind)
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([pool_of(kind, stub(lab), 2.0)], timeout=2.0) as resolver:
         before = lab.stub.query_count
         run = await lane_in_flight(lab, resolver, "www.example.test.", 2.0, delay=0.2)
         joined = await resolver.resolve("www.example.test.", "A")
@@ -180,8 +205,9 @@ async def test_a_caller_asking_the_same_name_joins_the_lanes_lookup(monkeypatch)
     assert sorted(joined.addresses) == ["192.0.2.10", "192.0.2.11"]
 
 
-async def test_a_patient_joiner_outlives_the_lanes_timeout(monkeypatch):
-    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([native_pool(stub(lab), 1.0)], timeout=2.0) as resolver:
+@KINDS
+async def test_a_patient_joiner_outlives_the_lanes_timeout(kind, monkeypatch):
+    async with DNSLab(LAB_ZONES, seed=5) as lab, Resolver([pool_of(kind, stub(lab), 1.0)], timeout=2.0) as resolver:
         run = await lane_in_flight(lab, resolver, "www.example.test.", 0.3, drop_rate=1.0)
         joined = asyncio.create_task(resolver.resolve("www.example.test.", "A", timeout=2.0))
         await asyncio.sleep(0.05)
@@ -194,9 +220,10 @@ async def test_a_patient_joiner_outlives_the_lanes_timeout(monkeypatch):
     assert resolver.stats.coalesced == 1
 
 
-async def test_closing_fails_the_lanes_lookups_and_their_joiners_with_resolver_closed():
+@KINDS
+async def test_closing_fails_the_lanes_lookups_and_their_joiners_with_resolver_closed(kind):
     async with DNSLab(LAB_ZONES, seed=5) as lab:
-        resolver = Resolver([native_pool(stub(lab), 2.0)], timeout=2.0)
+        resolver = Resolver([pool_of(kind, stub(lab), 2.0)], timeout=2.0)
         run = await lane_in_flight(lab, resolver, "www.example.test.", 2.0, delay=5.0)
         joined = asyncio.create_task(resolver.resolve("www.example.test.", "A"))
         await asyncio.sleep(0.01)
@@ -209,9 +236,10 @@ async def test_closing_fails_the_lanes_lookups_and_their_joiners_with_resolver_c
 
 
 @pytest.mark.backend_crash_expected
-async def test_a_bug_while_finishing_a_lookup_is_a_counted_crash_not_a_dead_reader(monkeypatch):
+@KINDS
+async def test_a_bug_while_finishing_a_lookup_is_a_counted_crash_not_a_dead_reader(kind, monkeypatch):
     async with DNSLab(LAB_ZONES, seed=5) as lab, \
-            Resolver([native_pool(stub(lab), 2.0)], cache=TTLCache(), timeout=2.0) as resolver:
+            Resolver([pool_of(kind, stub(lab), 2.0)], cache=TTLCache(), timeout=2.0) as resolver:
         original = TTLCache.store_answer
 
         def store(cache: TTLCache, key: Any, answer: Any) -> Any:
@@ -232,8 +260,6 @@ async def test_a_bug_while_finishing_a_lookup_is_a_counted_crash_not_a_dead_read
 
 
 async def test_the_lane_is_used_only_where_it_gives_the_same(monkeypatch):
-    from asyncresolve.backends import CaresBackend
-
     async with DNSLab(LAB_ZONES, seed=5) as lab:
         loop = asyncio.get_running_loop()
         native = NativeBackend([stub(lab)])
@@ -242,7 +268,8 @@ async def test_the_lane_is_used_only_where_it_gives_the_same(monkeypatch):
             "a pool of native backends": (Resolver([native_pool(stub(lab), 1.0)]), True),
             "no cache": (Resolver([native_pool(stub(lab), 1.0)], cache=None), True),
             "a chain of two": (Resolver([NativeBackend([stub(lab)]), CaresBackend([stub(lab)])]), False),
-            "c-ares": (Resolver([PoolBackend([stub(lab)])]), False),
+            "a pool of c-ares backends": (Resolver([PoolBackend([stub(lab)])]), True),
+            "c-ares alone": (Resolver([CaresBackend([stub(lab)])]), True),
             "a rate per server": (Resolver([PoolBackend([stub(lab)], rate_per_server=10.0,
                                                         backend_factory=lambda a, t: NativeBackend([a]))]), False),
         }
@@ -373,3 +400,40 @@ async def test_a_socket_replaced_while_its_own_reply_is_read_ends_that_read():
             backend = pool.upstreams[0].backend
     assert Counter(r.status for r in results) == Counter({"NOERROR": 40})
     assert backend.stats.sockets_opened >= 20
+
+
+async def test_c_ares_is_never_entered_from_its_own_callback(monkeypatch):
+    """A driven worker sends its next name from the callback that delivered the last one; for
+    c-ares that callback runs inside ``ares_process_fd``. Those queries wait until c-ares has
+    returned (``_Channel.submit_soon``): every submit happens outside c-ares's callbacks, some
+    of them deferred, and the results are the full path's, at a concurrency that makes every
+    worker send many names."""
+    from asyncresolve.backends.cares import _Channel
+
+    inside = deferred = submitted = 0
+    original_submit, original_soon = _Channel.submit, _Channel.submit_soon
+
+    def submit(channel: Any, *args: Any) -> None:
+        nonlocal inside, submitted
+        submitted += 1
+        inside += channel._processing
+        original_submit(channel, *args)
+
+    def submit_soon(channel: Any, *args: Any) -> None:
+        nonlocal deferred
+        deferred += channel._processing
+        original_soon(channel, *args)
+
+    monkeypatch.setattr(_Channel, "submit", submit)
+    monkeypatch.setattr(_Channel, "submit_soon", submit_soon)
+    async with DNSLab(LAB_ZONES, seed=5) as lab:
+        questions = list(LAB_QUESTIONS)
+        fast = await bulk_run(stub(lab), questions, lane=True, monkeypatch=monkeypatch, kind="cares", retries=0,
+                              concurrency=4)
+        full = await bulk_run(stub(lab), questions, lane=False, monkeypatch=monkeypatch, kind="cares", retries=0,
+                              concurrency=4)
+    assert inside == 0
+    assert deferred > len(questions) // 2  # most names were sent from a callback
+    assert submitted >= 2 * len({(n.lower(), t) for n, t in questions if t in TYPE_CODES}) - 2
+    assert Counter(fast[0]) == Counter(full[0])
+    assert fast[1:] == full[1:]

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..names import normalize_name
 
 if TYPE_CHECKING:
     from ..answer import Answer
     from ..cache import TTLCache
+
+
+class Outcome(Protocol):
+    """Where a backend's ``begin`` delivers a lookup's outcome (future-like, never raising):
+    the ``Answer`` to ``set_result``, the ``ResolveError`` to ``set_exception`` or to
+    ``set_result`` (``asyncresolve.bulk``'s express lane takes either)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, outcome: Any) -> None: ...
+
+    def set_exception(self, error: BaseException) -> None: ...
 
 
 class NotMine(Exception):

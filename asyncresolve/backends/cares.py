@@ -75,7 +75,7 @@ from ..errors import (
 )
 from ..names import normalize_name
 from . import _fdwatch, resolvconf
-from .base import Backend, NotMine, Query
+from .base import Backend, NotMine, Outcome, Query
 
 try:
     # pycares's private cffi layer (pinned and contract-tested) is not re-exported by its typed API
@@ -249,7 +249,7 @@ class _Channel:
         self.loop = loop
         self.mode: LoopMode = mode
         self.closed = False
-        self.pending: dict[int, tuple[asyncio.Future[Answer], Query, int]] = {}
+        self.pending: dict[int, tuple[asyncio.Future[Answer] | Outcome, Query, int]] = {}
         # (deadline, key) of every query sent; entries of answered queries stay until swept.
         self._deadlines: list[tuple[float, int]] = []
         self._sweep: asyncio.TimerHandle | None = None
@@ -259,7 +259,12 @@ class _Channel:
         self._watch: _fdwatch.LoopWatch | _fdwatch.EpollWatch | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._tv = ffi.new("struct timeval *")
-        self._ready: collections.deque[tuple[asyncio.Future[Answer], Any]] = collections.deque()
+        self._ready: collections.deque[tuple[asyncio.Future[Answer] | Outcome, Any]] = collections.deque()
+        # Queries started while c-ares is calling back (``begin``'s lookups: the bulk runner
+        # sends its next name from the callback that delivered the last one) wait here until
+        # ``ares_process_fd`` returns: c-ares is not entered again from its own callback.
+        self._processing = False
+        self._deferred: list[tuple[int, Query, int]] = []
         self._wakeup_scheduled = False
         # One C callback per channel (a libffi closure), alive as long as the channel is.
         self._callback = ffi.callback(_CALLBACK_TYPE, self._on_result)
@@ -307,7 +312,7 @@ class _Channel:
             raise ValueError(f"c-ares rejected the nameservers {servers_csv!r}: {reason}")
 
     # -- queries ------------------------------------------------------------------------
-    def add(self, key: int, fut: asyncio.Future[Answer], query: Query, code: int) -> None:
+    def add(self, key: int, fut: asyncio.Future[Answer] | Outcome, query: Query, code: int) -> None:
         """Register a query about to be sent, with its deadline."""
         pending = self.pending
         pending[key] = (fut, query, code)
@@ -350,6 +355,21 @@ class _Channel:
             else:
                 self._arm(deadline)
                 return
+
+    def submit_soon(self, key: int, query: Query, code: int) -> None:
+        """``submit``, or right after c-ares's callbacks return when called from one of them."""
+        if self._processing:
+            self._deferred.append((key, query, code))
+        else:
+            self.submit(key, query, code)
+
+    def _submit_deferred(self) -> None:
+        while self._deferred and not self.closed:
+            batch, self._deferred = self._deferred, []
+            pending = self.pending
+            for key, query, code in batch:
+                if key in pending:  # (not expired nor closed meanwhile)
+                    self.submit(key, query, code)
 
     def submit(self, key: int, query: Query, code: int) -> None:
         status = lib.ares_query_dnsrec(
@@ -418,14 +438,26 @@ class _Channel:
         return set() if self._watch is None else self._watch.readers
 
     def _process(self, read_fd: int, write_fd: int) -> None:
-        lib.ares_process_fd(self.ptr, read_fd, write_fd)
+        self._processing = True
+        try:
+            lib.ares_process_fd(self.ptr, read_fd, write_fd)
+        finally:
+            self._processing = False
+        if self._deferred:
+            self._submit_deferred()
 
     def _on_tick(self) -> None:
         # c-ares's retransmissions and its own timeouts: process them when c-ares says so.
         self._tick = None
         if self.closed:
             return
-        lib.ares_process_fd(self.ptr, _SOCKET_BAD, _SOCKET_BAD)
+        self._processing = True
+        try:
+            lib.ares_process_fd(self.ptr, _SOCKET_BAD, _SOCKET_BAD)
+        finally:
+            self._processing = False
+        if self._deferred:
+            self._submit_deferred()
         if lib.ares_timeout(self.ptr, _NULL, self._tv) == _NULL:
             return  # nothing in flight
         delay = self._tv.tv_sec + self._tv.tv_usec / 1e6
@@ -465,8 +497,9 @@ class _Channel:
             self._tick = None
         self._stop_sweep()
         for fut, _query, _code in list(self.pending.values()):
-            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
-                fut.cancel()
+            if isinstance(fut, asyncio.Future):  # (a ``begin`` lookup's outcome belonged to that loop too)
+                with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                    fut.cancel()
         self.pending.clear()
         self._destroy_now()
         self._unwatch()
@@ -744,6 +777,26 @@ class CaresBackend(Backend):
         except asyncio.CancelledError:
             channel.pending.pop(key, None)  # its deadline entry goes at the next sweep
             raise
+
+    def begin(self, query: Query, outcome: Outcome, loop: asyncio.AbstractEventLoop) -> bool:
+        """Send ``query`` now and hand its outcome to ``outcome`` (``asyncresolve.bulk``'s
+        express lane): the lookup without a coroutine or a future of its own.
+
+        ``outcome`` gets the ``Answer`` (``set_result``) or the ``ResolveError``
+        (``set_exception``) that ``resolve`` would have returned or raised, from a callback
+        or a timer of the loop. False, with nothing sent, when the lookup cannot start this
+        way (closed, no channel on this loop yet, a type c-ares does not decode, a relative
+        name with a search list): ``resolve`` is the way then.
+        """
+        code = _conv.TYPE_CODES.get(query.rdtype)
+        channel = self._channel
+        if (code is None or channel is None or channel.loop is not loop or channel.closed or self._closed
+                or (query.relative and self._search)):
+            return False
+        key = next(_keys)
+        channel.add(key, outcome, query, code)
+        channel.submit_soon(key, query, code)
+        return True
 
     async def aclose(self) -> None:
         """Cancel what is in flight (``ResolverClosed``) and destroy the channel; a channel

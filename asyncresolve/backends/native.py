@@ -47,7 +47,7 @@ import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import dns.rcode
 import dns.rdatatype
@@ -64,7 +64,7 @@ from ..errors import (
     ServFail,
 )
 from ..records import CNAMERecord, Record, SOARecord, a_record, aaaa_record
-from .base import Backend, NotMine, Query
+from .base import Backend, NotMine, Outcome, Query
 
 __all__ = ["NativeBackend", "NativeStats"]
 
@@ -109,16 +109,6 @@ class NativeStats:
 
 
 Server = tuple[str, int]
-
-
-class Outcome(Protocol):
-    """Where ``NativeBackend.begin`` delivers a lookup's outcome (future-like, never raising)."""
-
-    def done(self) -> bool: ...
-
-    def set_result(self, outcome: Any) -> None: ...
-
-    def set_exception(self, error: BaseException) -> None: ...
 
 
 class _Pending:
