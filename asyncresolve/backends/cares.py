@@ -438,6 +438,7 @@ class _Channel:
         return set() if self._watch is None else self._watch.readers
 
     def _process(self, read_fd: int, write_fd: int) -> None:
+        """``ares_process_fd``, then the lookups begun from its callbacks (``submit_soon``)."""
         self._processing = True
         try:
             lib.ares_process_fd(self.ptr, read_fd, write_fd)
@@ -451,13 +452,7 @@ class _Channel:
         self._tick = None
         if self.closed:
             return
-        self._processing = True
-        try:
-            lib.ares_process_fd(self.ptr, _SOCKET_BAD, _SOCKET_BAD)
-        finally:
-            self._processing = False
-        if self._deferred:
-            self._submit_deferred()
+        self._process(_SOCKET_BAD, _SOCKET_BAD)
         if lib.ares_timeout(self.ptr, _NULL, self._tv) == _NULL:
             return  # nothing in flight
         delay = self._tv.tv_sec + self._tv.tv_usec / 1e6

@@ -11,8 +11,11 @@ How it is fast:
   applied) and the type are written per query.
 * The usual reply (NOERROR, the asked A/AAAA records owned by the question name, at most an
   authoritative server's NS records and glue besides) becomes the ``Answer`` straight from
-  the bytes (``usual_answer``); other replies are read by the fast parser, and anything it
-  declines goes to dnspython.
+  the bytes (``usual_answer``; NS and glue an authoritative server repeats for every name are
+  checked once per shape, ``_usual_tail``); other replies are read by the fast parser, and
+  anything it declines goes to dnspython.
+* The query name's wire form and its 0x20 case are made in one pass, without memo tables
+  (``wire.name_to_wire_0x20``): in bulk work every name is new.
 * A small pool of non-blocking UDP sockets per server, each connected to it, is watched with
   the loop's reader callbacks (``loop.add_reader``): no transport or protocol object per
   query, one ``send`` and one ``recv`` per datagram (no address to pass or to build), and the
@@ -188,8 +191,8 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
     only NS records, its additional section only A and AAAA records (an authoritative
     server's referral data, which the answer does not use) and at most one OPT record (root
     owner, no options, no extended rcode bits). Every name there is checked by dnspython's
-    rules (``_skip_name``) and every record's length against its type, so that the message
-    is one dnspython reads. Anything else gives None, and the reply goes to the fast parser
+    rules (``_skip_name``; once per repeated shape of those sections, ``_usual_tail``) and
+    every record's length against its type, so that the message is one dnspython reads. Anything else gives None, and the reply goes to the fast parser
     and ``outcome`` (then dnspython). The caller has checked the header (ID, QR, opcode
     QUERY, one question) and that the question echoes the query's byte for byte up to
     ``start``, and ``name`` must be the question name's lower-case presentation text
