@@ -521,3 +521,13 @@ def test_name_to_wire_refuses_a_bad_escape_with_value_error(name):
         name_to_wire(name)
     with pytest.raises(ValueError, match="bad name"):
         name_to_wire_0x20(name, RandomSource())
+
+
+@pytest.mark.parametrize("name", ["a..", "a.b..", "..", "a...", ".a."])
+def test_name_to_wire_refuses_an_empty_label_anywhere(name):
+    """An empty label is refused wherever it is; the trailing ones were taken for the final dot
+    ("a.." became "a.")."""
+    with pytest.raises(ValueError, match="bad label"):
+        name_to_wire(name)
+    with pytest.raises(ValueError, match="bad label"):
+        name_to_wire_0x20(name, RandomSource())

@@ -66,7 +66,8 @@ def name_to_wire(name: str) -> bytes:
             wire = b"\0"
         else:
             out = bytearray()
-            for label in name.rstrip(".").encode("ascii").split(b"."):
+            # one final dot off (not every one: "a.." has an empty label, which is refused)
+            for label in (name[:-1] if name[-1:] == "." else name).encode("ascii").split(b"."):
                 size = len(label)
                 if not 0 < size < 64:
                     raise ValueError(f"bad label in {name!r}")
