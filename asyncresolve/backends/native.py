@@ -192,8 +192,9 @@ def usual_answer(data: bytes, start: int, name: str, rdtype: str, qtype: int) ->
     server's referral data, which the answer does not use) and at most one OPT record (root
     owner, no options, no extended rcode bits). Every name there is checked by dnspython's
     rules (``_skip_name``; once per repeated shape of those sections, ``_usual_tail``) and
-    every record's length against its type, so that the message is one dnspython reads. Anything else gives None, and the reply goes to the fast parser
-    and ``outcome`` (then dnspython). The caller has checked the header (ID, QR, opcode
+    every record's length against its type, so that the message is one dnspython reads.
+    Anything else gives None, and the reply goes to the fast parser and ``outcome`` (then
+    dnspython). The caller has checked the header (ID, QR, opcode
     QUERY, one question) and that the question echoes the query's byte for byte up to
     ``start``, and ``name`` must be the question name's lower-case presentation text
     (``_Pending.plain``). What it returns is what ``outcome(parse(data), ...)`` returns, which
