@@ -124,16 +124,20 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    # one colour per contender: the default cycle has ten, and the cold scenario has thirteen
+    colours = plt.get_cmap("tab20").colors
     asyncio_cold = result["loops"].get("asyncio", {}).get("cold")
     if asyncio_cold:
         levels = asyncio_cold["levels"]
         fig, ax = plt.subplots(figsize=(11, 5.5))
-        for label, by_level in asyncio_cold["contenders"].items():
+        for index, (label, by_level) in enumerate(asyncio_cold["contenders"].items()):
             ys = [by_level[str(lv)]["qps_median"] for lv in levels]
             lo = [by_level[str(lv)]["qps_min"] for lv in levels]
             hi = [by_level[str(lv)]["qps_max"] for lv in levels]
-            line, = ax.plot(levels, ys, marker="o", label=label, linewidth=2.5 if "Resolver+cares" in label else 1.3)
-            ax.fill_between(levels, lo, hi, color=line.get_color(), alpha=0.12)
+            colour = colours[index % len(colours)]
+            ax.plot(levels, ys, marker="o", label=label, color=colour,
+                    linewidth=2.5 if "Resolver+cares" in label else 1.3)
+            ax.fill_between(levels, lo, hi, color=colour, alpha=0.12)
         if "dnsperf" in asyncio_cold:
             perf = [asyncio_cold["dnsperf"].get(str(lv), {}).get("qps_median", float("nan")) for lv in levels]
             ax.plot(levels, perf, "k--", label="dnsperf (C ceiling)")
@@ -154,7 +158,7 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
         level = result["headline_concurrency"]
         if str(level) in next(iter(asyncio_cold["contenders"].values())):
             fig, ax = plt.subplots(figsize=(9, 5.5))
-            for label, by_level in asyncio_cold["contenders"].items():
+            for index, (label, by_level) in enumerate(asyncio_cold["contenders"].items()):
                 s = by_level[str(level)]
                 buckets = s["latency_buckets"]
                 if not buckets:
@@ -162,7 +166,8 @@ def plots(result: dict[str, Any], directory: Path, stem: str) -> list[Path]:
                 total = s["lookups"]
                 xs = [b * 1e3 for b, _ in buckets]
                 ys = [c / total for _, c in buckets]
-                ax.step(xs, ys, where="post", label=f"{label} (p99 {s['p99_ms']:.1f} ms)")
+                ax.step(xs, ys, where="post", label=f"{label} (p99 {s['p99_ms']:.1f} ms)",
+                        color=colours[index % len(colours)])
             ax.set_xscale("log")
             ax.set_xlabel("latency of one lookup (ms)")
             ax.set_ylabel("fraction of lookups at most this slow")
