@@ -8,8 +8,9 @@ type is a ``GenericRecord`` that keeps the presentation text.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import dns.name
 import dns.rdata
@@ -82,26 +83,26 @@ class AAAARecord(Record):
 _new_record = object.__new__
 _set_name = Record.__dict__["name"].__set__
 _set_ttl = Record.__dict__["ttl"].__set__
-_set_a_address = ARecord.__dict__["address"].__set__
-_set_aaaa_address = AAAARecord.__dict__["address"].__set__
+_AddressRecord = TypeVar("_AddressRecord", ARecord, AAAARecord)
 
 
-def a_record(name: str, ttl: int, address: str) -> ARecord:
-    """``ARecord(name, ttl, address)``, built directly."""
-    record = _new_record(ARecord)
-    _set_name(record, name)
-    _set_ttl(record, ttl)
-    _set_a_address(record, address)
-    return record
+def _direct_builder(cls: type[_AddressRecord], name: str) -> Callable[[str, int, str], _AddressRecord]:
+    set_address = cls.__dict__["address"].__set__
+
+    def build(name: str, ttl: int, address: str) -> _AddressRecord:
+        record = _new_record(cls)
+        _set_name(record, name)
+        _set_ttl(record, ttl)
+        set_address(record, address)
+        return record
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"``{cls.__name__}(name, ttl, address)``, built directly."
+    return build
 
 
-def aaaa_record(name: str, ttl: int, address: str) -> AAAARecord:
-    """``AAAARecord(name, ttl, address)``, built directly."""
-    record = _new_record(AAAARecord)
-    _set_name(record, name)
-    _set_ttl(record, ttl)
-    _set_aaaa_address(record, address)
-    return record
+a_record = _direct_builder(ARecord, "a_record")
+aaaa_record = _direct_builder(AAAARecord, "aaaa_record")
 
 
 @dataclass(frozen=True, slots=True)
