@@ -125,6 +125,24 @@ def _arrivals(server: AuthServer) -> list[float]:
     return times
 
 
+def _assert_paced(times: list[float], rate: float, burst: float) -> None:
+    """The arrivals keep a token bucket's promise, and the run went at the rate, not below it.
+
+    The promise: no run of consecutive arrivals holds more than ``burst + rate * span``, give or
+    take the lab's own view: its servers share the test's event loop, so when the loop stalls
+    right after a burst went out, that burst is stamped on arrival together with the burst
+    the bucket allows after the stall (``tests/test_bulk_units.py`` checks the bucket's own
+    grants to ``burst + 1.5``). The rate: the median over windows of 50 arrivals, so that one
+    stall of a loaded machine (which delays what follows it) moves no figure measured.
+    """
+    excess = max(j - i + 1 - rate * (times[j] - times[i]) for i in range(len(times)) for j in range(i, len(times)))
+    assert excess <= 2 * burst + 1.5, excess
+    window = 50
+    rates = sorted(window / (times[i + window] - times[i]) for i in range(len(times) - window))
+    median = rates[len(rates) // 2]
+    assert abs(median - rate) / rate <= 0.10, median
+
+
 async def test_global_rate_limit_holds_within_10_percent_and_ignores_cache_hits_and_duplicates():
     count, rate = 600, 200.0  # low enough for a loaded machine to keep up: the limit is what is measured
     zones = {"ok.test.": zone(*(f"h{i} 300 IN A 192.0.2.{i % 250 + 1}" for i in range(count)))}
@@ -141,8 +159,7 @@ async def test_global_rate_limit_holds_within_10_percent_and_ignores_cache_hits_
     assert statuses == Counter({"NOERROR": len(names)})
     sent = len(arrivals) - 1
     assert sent == count - 1  # one packet per distinct uncached name
-    measured = (sent - 1) / (arrivals[-1] - arrivals[1])
-    assert abs(measured - rate) / rate <= 0.10, measured
+    _assert_paced(arrivals[1:], rate, burst=rate / 20)
     # Had the 300 duplicates and the cached name taken tokens, the run would last 1.5 s longer.
     assert elapsed < (count + 150) / rate, elapsed
 
@@ -159,21 +176,22 @@ async def test_per_server_rate_limit_and_load_spread():
                            rate_per_server=per_server, timeout=1.0)
         async with Resolver([pool]) as resolver:
             # Each server's c-ares channel is made (in a thread) at its first lookup: made
-            # before the measured run, so that the stamps time the limiter, not the start-up
-            # (the slots reserved while a channel was being made went out at once after it).
+            # before the measured run, so that the stamps time the limiter, not the start-up.
             loop = asyncio.get_running_loop()
             for upstream in pool.upstreams:
                 await upstream.backend.resolve(Query("h0.ok.test.", "A", loop.time() + 5))
             for times in stamps:
                 times.clear()
+            # A stall mid-run (a GC pause, a slow callback): the waiters that missed their turn
+            # must not all go out when it ends (they did when slots were promised in advance).
+            loop.call_later(1.0, time.sleep, 0.3)
             results = [r async for r in resolver.resolve_many((f"h{i}.ok.test" for i in range(count)),
                                                               concurrency=200)]
     assert Counter(r.status for r in results) == Counter({"NOERROR": count})
     assert {r.resolver for r in results} == {f"{first.host}:{first.port}", f"{second.host}:{second.port}"}
     for times in stamps:
         assert abs(len(times) - count / 2) <= 2  # round robin
-        measured = (len(times) - 1) / (times[-1] - times[0])
-        assert abs(measured - per_server) / per_server <= 0.10, measured
+        _assert_paced(times, per_server, burst=per_server / 20)
 
 
 async def test_deadline_starts_when_the_name_is_sent_not_while_it_waits_for_a_slot():

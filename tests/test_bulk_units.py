@@ -13,13 +13,97 @@ from asyncresolve.bulk.resume import completed_pairs
 from asyncresolve.bulk.writers import WRITERS
 
 
-def test_token_bucket_spaces_sends_after_the_burst(clock):
+def test_token_bucket_spends_the_burst_then_one_token_per_interval(clock):
     bucket = TokenBucket(100, burst=5, clock=clock)
-    waits = [bucket.reserve() for _ in range(15)]
-    assert waits[:5] == [0.0] * 5
-    assert waits[5:] == pytest.approx([0.01 * i for i in range(1, 11)])
+    assert [bucket.try_acquire() for _ in range(6)] == [True] * 5 + [False]
+    clock.advance(0.01)
+    assert [bucket.try_acquire() for _ in range(2)] == [True, False]
+    clock.advance(0.025)  # two and a half intervals: two tokens, half of the next one
+    assert [bucket.try_acquire() for _ in range(3)] == [True, True, False]
+    clock.advance(0.005)
+    assert bucket.try_acquire()
     clock.advance(10)  # idle: the burst is back, no more
-    assert [bucket.reserve() for _ in range(6)] == pytest.approx([0, 0, 0, 0, 0, 0.01])
+    assert [bucket.try_acquire() for _ in range(6)] == [True] * 5 + [False]
+
+
+def _grant_times(rate: float, burst: float, waiters: int, stall: float) -> list[float]:
+    """When each of ``waiters`` concurrent ``acquire`` calls returns, with the event loop blocked
+    for ``stall`` seconds once the first few have gone."""
+    import asyncio
+    import time
+
+    async def run() -> list[float]:
+        bucket = TokenBucket(rate, burst=burst)
+        times: list[float] = []
+
+        async def one() -> None:
+            await bucket.acquire()
+            times.append(time.monotonic())
+            if len(times) == int(burst) + 2:
+                time.sleep(stall)  # noqa: ASYNC251 -- a stalled loop: a long callback, a GC pause, a slow disk
+
+        await asyncio.gather(*(one() for _ in range(waiters)))
+        return times
+
+    return asyncio.run(run())
+
+
+def _most_in_a_window(times: list[float], rate: float, burst: float) -> float:
+    """How far the sends exceed what a token bucket allows: the largest ``count - rate * span``
+    over every run of consecutive sends (at most ``burst`` when the limit holds)."""
+    return max(j - i + 1 - rate * (times[j] - times[i]) for i in range(len(times)) for j in range(i, len(times)))
+
+
+def test_token_bucket_lets_out_at_most_the_burst_after_the_loop_stalls():
+    # Regression: slots were promised in advance (reserve, then sleep until the slot), so
+    # after a stall every waiter whose slot had passed went out at once -- 20 here, against
+    # a burst of 2 -- exceeding the limit the upstream was promised.
+    rate, burst = 100.0, 2.0
+    times = _grant_times(rate, burst, waiters=30, stall=0.2)
+    assert len(times) == 30
+    assert _most_in_a_window(times, rate, burst) <= burst + 1.5, times
+    # Pacing starts again after the stall instead of giving up: the rest go one per interval.
+    assert times[-1] - times[0] >= 0.2 + (30 - 2 * burst - 2) / rate
+
+
+def test_token_bucket_serves_waiters_in_order_and_hands_on_a_token_its_holder_gave_up():
+    import asyncio
+    import time
+
+    async def run() -> tuple[list[str], float]:
+        bucket = TokenBucket(5, burst=1)  # one token per 200 ms
+        assert bucket.try_acquire()
+        order: list[str] = []
+        started = time.monotonic()
+
+        async def one(label: str) -> None:
+            await bucket.acquire()
+            order.append(label)
+
+        first = asyncio.create_task(one("first"))
+        second = asyncio.create_task(one("second"))
+        third = asyncio.create_task(one("third"))
+        await asyncio.sleep(0)
+        granted = bucket._waiters[0]
+
+        def cancel_once_granted() -> None:
+            # Runs before the first waiter's task resumes: it is cancelled holding a token.
+            if granted.done():
+                first.cancel()
+            else:
+                asyncio.get_running_loop().call_soon(cancel_once_granted)
+
+        cancel_once_granted()
+        await second
+        handed_on = time.monotonic() - started
+        await third
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return order, handed_on
+
+    order, handed_on = asyncio.run(run())
+    assert order == ["second", "third"]
+    assert handed_on < 0.3  # the first waiter's token (at 200 ms), not the next one (at 400 ms)
 
 
 def test_token_bucket_rejects_a_bad_rate():
