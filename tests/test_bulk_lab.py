@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pacing import excess_over_rate
 
 from asyncresolve import Answer, ARecord, Resolver
 from asyncresolve.backends.base import Backend, Query
@@ -135,7 +136,7 @@ def _assert_paced(times: list[float], rate: float, burst: float) -> None:
     grants to ``burst + 1.5``). The rate: the median over windows of 50 arrivals, so that one
     stall of a loaded machine (which delays what follows it) moves no figure measured.
     """
-    excess = max(j - i + 1 - rate * (times[j] - times[i]) for i in range(len(times)) for j in range(i, len(times)))
+    excess = excess_over_rate(times, rate)
     assert excess <= 2 * burst + 1.5, excess
     window = 50
     rates = sorted(window / (times[i + window] - times[i]) for i in range(len(times) - window))

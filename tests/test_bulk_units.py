@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
+from pacing import excess_over_rate
 
 from asyncresolve import Answer, ARecord, CNAMERecord, NoAnswer, NXDomain, ResolveTimeout, ServFail
 from asyncresolve.bulk import BulkResult, TokenBucket, status_of
@@ -29,9 +32,6 @@ def test_token_bucket_spends_the_burst_then_one_token_per_interval(clock):
 def _grant_times(rate: float, burst: float, waiters: int, stall: float) -> list[float]:
     """When each of ``waiters`` concurrent ``acquire`` calls returns, with the event loop blocked
     for ``stall`` seconds once the first few have gone."""
-    import asyncio
-    import time
-
     async def run() -> list[float]:
         bucket = TokenBucket(rate, burst=burst)
         times: list[float] = []
@@ -48,12 +48,6 @@ def _grant_times(rate: float, burst: float, waiters: int, stall: float) -> list[
     return asyncio.run(run())
 
 
-def _most_in_a_window(times: list[float], rate: float, burst: float) -> float:
-    """How far the sends exceed what a token bucket allows: the largest ``count - rate * span``
-    over every run of consecutive sends (at most ``burst`` when the limit holds)."""
-    return max(j - i + 1 - rate * (times[j] - times[i]) for i in range(len(times)) for j in range(i, len(times)))
-
-
 def test_token_bucket_lets_out_at_most_the_burst_after_the_loop_stalls():
     # Regression: slots were promised in advance (reserve, then sleep until the slot), so
     # after a stall every waiter whose slot had passed went out at once -- 20 here, against
@@ -61,15 +55,12 @@ def test_token_bucket_lets_out_at_most_the_burst_after_the_loop_stalls():
     rate, burst = 100.0, 2.0
     times = _grant_times(rate, burst, waiters=30, stall=0.2)
     assert len(times) == 30
-    assert _most_in_a_window(times, rate, burst) <= burst + 1.5, times
+    assert excess_over_rate(times, rate) <= burst + 1.5, times
     # Pacing starts again after the stall instead of giving up: the rest go one per interval.
     assert times[-1] - times[0] >= 0.2 + (30 - 2 * burst - 2) / rate
 
 
 def test_token_bucket_serves_waiters_in_order_and_hands_on_a_token_its_holder_gave_up():
-    import asyncio
-    import time
-
     async def run() -> tuple[list[str], float]:
         bucket = TokenBucket(5, burst=1)  # one token per 200 ms
         assert bucket.try_acquire()
